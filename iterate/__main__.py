@@ -1,0 +1,3 @@
+from iterate.cli import main
+
+main()

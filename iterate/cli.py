@@ -1,0 +1,179 @@
+"""Command line: ``iterate analyze`` and ``iterate simulate``.
+
+Exit codes (the CI contract of DESIGN.md): 0 ship, 10 rollback, 11 continue, 12 inconclusive,
+13 invalid, 2 bad usage or bad input (one clear message, no traceback), 1 internal error.
+Heavy modules are imported inside the commands so that ``iterate --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from functools import wraps
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from iterate import __version__
+from iterate.errors import IterateError
+
+BAD_INPUT_EXIT = 2
+INTERNAL_ERROR_EXIT = 1
+
+
+def _reports_errors(command: Callable) -> Callable:
+    """Turn a user's mistake into a message and exit 2, and a bug into exit 1 with a short note."""
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except IterateError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(BAD_INPUT_EXIT)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as error:  # a bug of iterate, not of the user
+            if os.environ.get("ITERATE_DEBUG"):
+                traceback.print_exc()
+            click.echo(
+                f"internal error: {type(error).__name__}: {error}\n"
+                "This is a bug in iterate; rerun with ITERATE_DEBUG=1 for the traceback and report it.",
+                err=True,
+            )
+            sys.exit(INTERNAL_ERROR_EXIT)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="iterate")
+def main() -> None:
+    """Decide from usage event logs whether each increment of a product should ship.
+
+    Exit codes: 0 ship, 10 rollback, 11 continue, 12 inconclusive, 13 invalid,
+    2 bad usage or input, 1 internal error.
+    """
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
+@click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
+@click.option("--format", "report_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Report format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of standard output.")
+@_reports_errors
+def analyze(config: Path, events: str | None, exposures: str | None, report_format: str, output: Path | None) -> None:
+    """Analyze the experiment described by CONFIG (a TOML file) and print the verdict.
+
+    The exit code carries the verdict, so a CI step can gate a release on it.
+    """
+    from iterate.analysis import analyze as run_analysis
+    from iterate.report import render
+
+    if output is not None:
+        _refuse_to_overwrite_inputs(output, [config, events, exposures])
+    result = run_analysis(config, events=events, exposures=exposures)
+    color = output is None and report_format == "text" and sys.stdout.isatty()
+    report = render(result, report_format, color=color)
+    if output is None:
+        click.echo(report, nl=False)
+    else:
+        _write_atomically(output, report)
+        click.echo(f"{result.verdict} (exit code {result.exit_code}); report written to {output}", err=True)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--units", type=click.IntRange(min=1), default=20_000, show_default=True, help="Exposed units.")
+@click.option("--events", "event_count", type=click.IntRange(min=1), default=400_000, show_default=True,
+              help="Approximate number of event rows.")
+@click.option("--variants", default="control,treatment", show_default=True,
+              help="Comma-separated variant names, control first.")
+@click.option("--split", default=None, help="Comma-separated traffic shares, e.g. 0.5,0.5 (default equal).")
+@click.option("--effect", "effects", multiple=True, metavar="[VARIANT:]EVENT=LIFT",
+              help="Relative lift of an event's rate per unit, e.g. purchase=0.05 (all treatments) "
+                   "or treatment:crash=0.2. Repeatable.")
+@click.option("--experiment", default="checkout_v2", show_default=True, help="Experiment name in the exposures.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--days", type=click.IntRange(min=1), default=14, show_default=True,
+              help="Days over which units are exposed.")
+@click.option("--window-days", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Days of activity simulated after each exposure.")
+@click.option("--format", "file_format", type=click.Choice(["parquet", "csv", "ndjson"]), default="parquet",
+              show_default=True)
+@_reports_errors
+def simulate(output_dir: Path, units: int, event_count: int, variants: str, split: str | None,
+             effects: tuple[str, ...], experiment: str, seed: int, days: int, window_days: int,
+             file_format: str) -> None:
+    """Write a synthetic events + exposures log with known true effects to OUTPUT_DIR."""
+    from iterate.simulate import simulate_logs
+
+    variant_names = [name.strip() for name in variants.split(",") if name.strip()]
+    shares = _parse_split(split)
+    summary = simulate_logs(
+        output_dir,
+        units=units,
+        events=event_count,
+        variants=variant_names,
+        split=shares,
+        effects=_parse_effects(effects, variant_names),
+        experiment=experiment,
+        seed=seed,
+        days=days,
+        window_days=window_days,
+        file_format=file_format,
+    )
+    click.echo(summary.describe())
+
+
+def _parse_split(split: str | None) -> list[float] | None:
+    if split is None:
+        return None
+    try:
+        return [float(share) for share in split.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"`{split}` is not a list of numbers; write e.g. 0.5,0.5", param_hint="--split") from None
+
+
+def _parse_effects(effects: tuple[str, ...], variants: list[str]) -> dict[str, dict[str, float]]:
+    parsed: dict[str, dict[str, float]] = {}
+    for text in effects:
+        target, _, lift = text.partition("=")
+        variant, _, event = target.rpartition(":")
+        try:
+            value = float(lift)
+        except ValueError:
+            raise click.BadParameter(
+                f"`{text}` is not [VARIANT:]EVENT=LIFT; write e.g. purchase=0.05", param_hint="--effect"
+            ) from None
+        targets = [variant] if variant else variants[1:]
+        for name in targets:
+            parsed.setdefault(name, {})[event.strip()] = value
+    return parsed
+
+
+def _refuse_to_overwrite_inputs(output: Path, inputs: list) -> None:
+    resolved = output.resolve()
+    for given in inputs:
+        if given is not None and Path(given).exists() and Path(given).resolve() == resolved:
+            raise click.BadParameter(f"{output} is an input of this analysis; choose another file", param_hint="--output")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    if path.parent and not path.parent.exists():
+        raise click.BadParameter(f"folder {path.parent} does not exist", param_hint="--output")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

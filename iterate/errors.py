@@ -1,0 +1,33 @@
+"""Exceptions of iterate: one root, one subclass per layer.
+
+Every error a user can cause is an :class:`IterateError`; the CLI turns it into a
+clear message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class IterateError(Exception):
+    """Root of every error that iterate raises on purpose."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        head = super().__str__()
+        if not self.problems:
+            return head
+        return head + "\n" + "\n".join(f"  - {problem}" for problem in self.problems)
+
+
+class ConfigError(IterateError):
+    """The experiment configuration (TOML file or Python objects) is invalid."""
+
+
+class DataError(IterateError):
+    """An input log is unreadable or breaks the data contract (columns, types, variants)."""
+
+
+class StatsError(IterateError):
+    """Summary statistics handed to iterate.stats are invalid (negative counts, bad alpha...)."""

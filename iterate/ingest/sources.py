@@ -1,0 +1,160 @@
+"""Open a log as a DuckDB relation: files (Parquet, CSV, NDJSON; a path, a glob or a folder),
+a table of a DuckDB database file, or an in-memory polars / Arrow / pandas frame.
+
+Nothing is copied or converted here: files are scanned lazily by DuckDB and frames are
+registered zero-copy, so the events never become Python objects. Sources are opened read-only.
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from iterate.config import Source
+from iterate.errors import DataError
+from iterate.templates import quote_identifier, quote_literal
+
+if TYPE_CHECKING:
+    import duckdb
+
+FileFormat = Literal["parquet", "csv", "ndjson"]
+
+_FORMATS: dict[str, FileFormat] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "ndjson",
+}
+_DATABASE_SUFFIXES = (".duckdb", ".db", ".ddb")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSource:
+    """A log registered in the connection under ``view`` (already quoted), with what it came from."""
+
+    view: str
+    label: str
+    kind: Literal["parquet", "csv", "ndjson", "duckdb", "frame"]
+    files: tuple[str, ...] = ()
+
+
+def open_source(con: duckdb.DuckDBPyConnection, source: Any, role: str) -> OpenedSource:
+    """Register ``source`` in ``con`` as the view ``iterate_raw_<role>``.
+
+    Args:
+        con: DuckDB connection of this analysis.
+        source: A path, glob or folder (``str`` / ``Path`` / :class:`Source`), a :class:`Source` with a
+            ``table`` in a DuckDB file, or a polars / Arrow / pandas frame.
+        role: ``events`` or ``exposures``, used in view names and messages.
+
+    Raises:
+        DataError: the source does not exist, has no files, mixes formats, or cannot be read.
+    """
+    view = f"iterate_raw_{role}"
+    if source is None:
+        raise DataError(f"no {role} log given: set [data] {role} in the config or pass --{role} PATH")
+    if isinstance(source, Source) and source.table:
+        return _open_database_table(con, source, role, view)
+    if isinstance(source, (str, Path, Source)):
+        path = source.path if isinstance(source, Source) else str(source)
+        return _open_files(con, path, role, view)
+    return _open_frame(con, source, role, view)
+
+
+def _open_frame(con: duckdb.DuckDBPyConnection, frame: Any, role: str, view: str) -> OpenedSource:
+    module = type(frame).__module__.split(".")[0]
+    if module == "polars":
+        if hasattr(frame, "collect"):
+            frame = frame.collect()
+        frame = frame.to_arrow()
+    elif module not in {"pyarrow", "pandas"}:
+        raise DataError(
+            f"{role}: cannot read an object of type {type(frame).__name__}; pass a file path, "
+            "a polars DataFrame, a pyarrow Table or a pandas DataFrame"
+        )
+    con.register(view, frame)
+    return OpenedSource(view=quote_identifier(view), label=f"{role} ({type(frame).__name__} in memory)", kind="frame")
+
+
+def _open_database_table(con: duckdb.DuckDBPyConnection, source: Source, role: str, view: str) -> OpenedSource:
+    if not Path(source.path).is_file():
+        raise DataError(f"{role}: DuckDB database {source.path} does not exist; check [data] {role}.path")
+    alias = f"iterate_db_{role}"
+    try:
+        con.execute(f"ATTACH {quote_literal(source.path)} AS {quote_identifier(alias)} (READ_ONLY)")
+    except Exception as error:  # duckdb raises many types for an unreadable database
+        raise DataError(f"{role}: cannot open DuckDB database {source.path}: {_first_line(error)}") from None
+    tables = {row[0] for row in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = $db "
+        "UNION SELECT view_name FROM duckdb_views() WHERE database_name = $db",
+        {"db": alias},
+    ).fetchall()}
+    if source.table not in tables:
+        found = ", ".join(sorted(tables)) or "none"
+        raise DataError(f"{role}: table `{source.table}` not found in {source.path} (tables there: {found})")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {quote_identifier(view)} AS "
+        f"SELECT * FROM {quote_identifier(alias)}.{quote_identifier(source.table)}"
+    )
+    return OpenedSource(view=quote_identifier(view), label=source.describe(), kind="duckdb", files=(source.path,))
+
+
+def _open_files(con: duckdb.DuckDBPyConnection, path: str, role: str, view: str) -> OpenedSource:
+    files = _expand(path, role)
+    formats = {_format_of(file, role) for file in files}
+    if len(formats) > 1:
+        raise DataError(f"{role}: {path} mixes file formats ({', '.join(sorted(formats))}); keep one format per log")
+    (file_format,) = formats
+    try:
+        if file_format == "parquet":
+            relation = con.read_parquet(list(files), union_by_name=True)
+        elif file_format == "csv":
+            relation = con.read_csv(list(files), union_by_name=True, header=True)
+        else:
+            relation = con.read_json(list(files), format="newline_delimited")
+        relation.create_view(view, replace=True)
+    except Exception as error:  # duckdb raises IOException, InvalidInputException, ...
+        raise DataError(f"{role}: cannot read {path} as {file_format}: {_first_line(error)}") from None
+    return OpenedSource(view=quote_identifier(view), label=path, kind=file_format, files=files)
+
+
+def _expand(path: str, role: str) -> tuple[str, ...]:
+    candidate = Path(path)
+    if candidate.is_dir():
+        files = sorted(
+            str(file) for file in candidate.rglob("*")
+            if file.is_file() and file.suffix.lower() in _FORMATS and not file.name.startswith(".")
+        )
+        if not files:
+            raise DataError(f"{role}: folder {path} holds no .parquet, .csv or .ndjson file")
+        return tuple(files)
+    if candidate.suffix.lower() in _DATABASE_SUFFIXES:
+        raise DataError(
+            f"{role}: {path} is a DuckDB database; name the table: "
+            f"{role} = {{ path = \"{path}\", table = \"{role}\" }}"
+        )
+    if globbing.has_magic(path):
+        files = sorted(globbing.glob(path, recursive=True))
+        if not files:
+            raise DataError(f"{role}: no file matches {path}")
+        return tuple(files)
+    if not candidate.is_file():
+        raise DataError(f"{role}: file {path} does not exist; check the path in [data] {role} or --{role}")
+    return (path,)
+
+
+def _format_of(file: str, role: str) -> FileFormat:
+    suffixes = [s.lower() for s in Path(file).suffixes]
+    for suffix in reversed(suffixes):
+        if suffix in _FORMATS:
+            return _FORMATS[suffix]
+    raise DataError(f"{role}: cannot tell the format of {file}; use a .parquet, .csv or .ndjson file")
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,149 @@
+"""What an analysis returns: verdict, reasons, quality checks and one row per metric and variant.
+
+The same content is available as a dict (``to_dict``, the JSON report of DESIGN.md with
+``schema_version`` 1) and, for notebooks, as a polars DataFrame (``metrics``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Mapping
+
+if TYPE_CHECKING:
+    import polars as pl
+
+Verdict = Literal["ship", "rollback", "continue", "inconclusive", "invalid"]
+Outcome = Literal["better", "worse", "no_difference", "not_tested"]
+
+SCHEMA_VERSION = 1
+EXIT_CODES: Mapping[str, int] = {"ship": 0, "rollback": 10, "continue": 11, "inconclusive": 12, "invalid": 13}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricResult:
+    """One metric compared between one treatment variant and control (a row of the report)."""
+
+    name: str
+    variant: str
+    role: str
+    type: str
+    direction: str
+    method: str
+    status: str
+    n_control: int
+    n_treatment: int
+    control_mean: float | None
+    treatment_mean: float | None
+    effect: float | None
+    ci_low: float | None
+    ci_high: float | None
+    relative_effect: float | None
+    relative_ci_low: float | None
+    relative_ci_high: float | None
+    p_value: float | None
+    std_error: float | None
+    alpha: float
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A data-quality check with its numbers; a failed check makes the verdict ``invalid``."""
+
+    name: str
+    passed: bool
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A decision rule that fired, with the numbers behind it."""
+
+    rule: str
+    message: str
+    variant: str | None = None
+    metric: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisResult:
+    """Outcome of ``iterate.analyze``.
+
+    Attributes:
+        experiment: Experiment name.
+        verdict: ``ship``, ``rollback``, ``continue``, ``inconclusive`` or ``invalid``.
+        reasons: Rules that fired, most decisive first, and what would change the verdict.
+        checks: Data-quality checks with their numbers.
+        metric_results: One row per metric and treatment variant.
+        variant_verdicts: Verdict of each treatment variant against control.
+        units: Analyzed units per variant.
+        excluded_units: Units left out, by cause (e.g. ``multiple_variants``).
+        alpha: Significance level used.
+        window: Metric window after first exposure, as configured.
+    """
+
+    experiment: str
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    checks: tuple[Check, ...]
+    metric_results: tuple[MetricResult, ...]
+    variant_verdicts: Mapping[str, Verdict]
+    units: Mapping[str, int]
+    excluded_units: Mapping[str, int]
+    alpha: float
+    window: str | None
+    control: str
+
+    @property
+    def exit_code(self) -> int:
+        """Exit code of the verdict (the CI contract of DESIGN.md)."""
+        return EXIT_CODES[self.verdict]
+
+    @property
+    def metrics(self) -> pl.DataFrame:
+        """One row per metric and variant, as a polars DataFrame."""
+        import polars as pl
+
+        rows = [asdict(row) for row in self.metric_results]
+        return pl.DataFrame(rows, schema=_METRIC_SCHEMA(pl), orient="row" if not rows else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (``schema_version`` 1): infinite bounds and NaN become ``None``."""
+        return _finite({
+            "schema_version": SCHEMA_VERSION,
+            "experiment": self.experiment,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "control": self.control,
+            "alpha": self.alpha,
+            "window": self.window,
+            "reasons": [asdict(reason) for reason in self.reasons],
+            "checks": [asdict(check) for check in self.checks],
+            "units": dict(self.units),
+            "excluded_units": dict(self.excluded_units),
+            "variants": dict(self.variant_verdicts),
+            "metrics": [asdict(row) for row in self.metric_results],
+        })
+
+
+def _METRIC_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 - built lazily so polars is imported only on use
+    text, number, count = pl.String, pl.Float64, pl.Int64
+    return {
+        "name": text, "variant": text, "role": text, "type": text, "direction": text, "method": text,
+        "status": text, "n_control": count, "n_treatment": count, "control_mean": number,
+        "treatment_mean": number, "effect": number, "ci_low": number, "ci_high": number,
+        "relative_effect": number, "relative_ci_low": number, "relative_ci_high": number,
+        "p_value": number, "std_error": number, "alpha": number, "outcome": text,
+    }
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value

@@ -1,0 +1,253 @@
+"""The result of comparing two arms, and the interval / p-value helper every test shares.
+
+Example:
+    >>> from iterate.stats.estimate import interval_and_p_value
+    >>> low, high, z, p = interval_and_p_value(0.3, 0.1, alternative="two-sided", alpha=0.05)
+    >>> round(low, 4), round(high, 4), round(z, 4), round(p, 4)
+    (0.104, 0.496, 3.0, 0.0027)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from scipy.special import ndtr, ndtri, stdtr, stdtrit
+
+from iterate.errors import StatsError
+from iterate.stats.moments import Moments
+
+Alternative = Literal["two-sided", "greater", "less"]
+"""Alternative hypothesis about ``effect = treatment - control``: ``"greater"`` means > 0."""
+
+Status = Literal["ok", "zero_variance", "too_few_units"]
+"""Why test fields may be ``None``: ``ok`` when everything could be computed."""
+
+ALTERNATIVES: tuple[str, ...] = get_args(Alternative)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Comparison of a treatment arm with the control arm on one metric.
+
+    Intervals are at confidence ``1 - alpha``; a one-sided interval has
+    ``-inf`` or ``+inf`` on its open side. Nothing is invented for a
+    degenerate case: the ``status`` says why a field is ``None``.
+
+    - ``too_few_units``: an arm has fewer than 2 units. Means and effect are
+      given when both arms have at least one unit; test fields are ``None``.
+    - ``zero_variance``: the standard error is 0. Effect is given;
+      statistic, p-value and intervals are ``None``.
+    - Relative fields are ``None`` when the control mean is 0.
+
+    Attributes:
+        method: Name of the test, e.g. ``"welch_t"``.
+        status: ``"ok"``, ``"zero_variance"`` or ``"too_few_units"``.
+        alternative: ``"two-sided"``, ``"greater"`` or ``"less"``.
+        alpha: Significance level, in (0, 1).
+        control_mean: Control mean (``None`` if the arm is empty).
+        treatment_mean: Treatment mean (``None`` if the arm is empty).
+        effect: ``treatment_mean - control_mean``.
+        ci_low: Lower bound of the effect's interval.
+        ci_high: Upper bound of the effect's interval.
+        std_error: Standard error of the effect.
+        statistic: Test statistic (t or z).
+        df: Degrees of freedom of a t test, ``None`` for a z test.
+        p_value: p-value for ``alternative``.
+        relative_effect: ``treatment_mean / control_mean - 1``.
+        relative_ci_low: Lower bound of the relative effect's interval.
+        relative_ci_high: Upper bound of the relative effect's interval.
+
+    Example:
+        >>> from iterate.stats import Moments, welch_t_test
+        >>> e = welch_t_test(Moments(1000, 10.0, 4.0), Moments(1000, 10.3, 4.2))
+        >>> e.status, round(e.effect, 2), e.p_value < 0.05
+        ('ok', 0.3, True)
+    """
+
+    method: str
+    status: Status
+    alternative: Alternative
+    alpha: float
+    control_mean: float | None
+    treatment_mean: float | None
+    effect: float | None
+    ci_low: float | None
+    ci_high: float | None
+    std_error: float | None
+    statistic: float | None
+    df: float | None
+    p_value: float | None
+    relative_effect: float | None
+    relative_ci_low: float | None
+    relative_ci_high: float | None
+
+
+def check_alternative_and_alpha(alternative: str, alpha: float) -> None:
+    """Raise StatsError unless ``alternative`` is known and ``0 < alpha < 1``.
+
+    Example:
+        >>> check_alternative_and_alpha("less", 0.1)
+    """
+    if alternative not in ALTERNATIVES:
+        raise StatsError(f"alternative == {alternative!r}, must be one of {', '.join(ALTERNATIVES)}")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise StatsError(f"alpha == {alpha!r}, must be in (0, 1)")
+
+
+def interval_and_p_value(
+    effect: float,
+    std_error: float,
+    *,
+    alternative: Alternative,
+    alpha: float,
+    df: float | None = None,
+) -> tuple[float, float, float, float]:
+    """Interval, statistic and p-value of an asymptotically normal (or t) effect.
+
+    With ``statistic = effect / std_error`` and ``q`` the quantile function
+    of Student's t with ``df`` degrees of freedom (standard normal when
+    ``df`` is None):
+
+    - two-sided: ``effect -/+ q(1 - alpha/2) * std_error``, ``p = 2 * P(T > |statistic|)``;
+    - greater: ``[effect - q(1 - alpha) * std_error, +inf)``, ``p = P(T > statistic)``;
+    - less: ``(-inf, effect + q(1 - alpha) * std_error]``, ``p = P(T < statistic)``.
+
+    Every test in ``iterate.stats`` goes through this one function, so the
+    one-sided conventions cannot drift apart.
+
+    Args:
+        effect: Point estimate of ``treatment - control``.
+        std_error: Its standard error, > 0.
+        alternative: ``"two-sided"``, ``"greater"`` or ``"less"``.
+        alpha: Significance level, in (0, 1).
+        df: Degrees of freedom for a t reference distribution; None for normal.
+
+    Returns:
+        ``(ci_low, ci_high, statistic, p_value)``.
+
+    Raises:
+        StatsError: On a bad alpha, alternative, standard error or df.
+
+    Example:
+        >>> low, high, t, p = interval_and_p_value(1.0, 0.5, alternative="greater", alpha=0.05, df=10)
+        >>> round(low, 4), high, t, round(p, 4)
+        (0.0938, inf, 2.0, 0.0367)
+    """
+    check_alternative_and_alpha(alternative, alpha)
+    if not (math.isfinite(std_error) and std_error > 0):
+        raise StatsError(f"std_error == {std_error!r}, must be a finite number > 0")
+    if df is not None and not df > 0:
+        raise StatsError(f"df == {df!r}, must be > 0")
+
+    def cdf(x: float) -> float:
+        return float(ndtr(x) if df is None else stdtr(df, x))
+
+    def upper_quantile(tail: float) -> float:
+        return float(-ndtri(tail) if df is None else -stdtrit(df, tail))
+
+    statistic = effect / std_error
+    if alternative == "two-sided":
+        half_width = upper_quantile(alpha / 2) * std_error
+        return effect - half_width, effect + half_width, statistic, 2 * cdf(-abs(statistic))
+    half_width = upper_quantile(alpha) * std_error
+    if alternative == "greater":
+        return effect - half_width, math.inf, statistic, cdf(-statistic)
+    return -math.inf, effect + half_width, statistic, cdf(statistic)
+
+
+def relative_lift(
+    control: Moments,
+    treatment: Moments,
+    *,
+    alternative: Alternative = "two-sided",
+    alpha: float = 0.05,
+) -> tuple[float | None, float | None, float | None]:
+    """Relative effect ``treatment_mean / control_mean - 1`` and its interval.
+
+    Delta method for the ratio of two independent sample means (Deng,
+    Knoblich & Lu 2018, "Applying the Delta Method in Metric Analytics",
+    KDD, the first-order variance of a ratio of means, applied to the
+    percent change with zero covariance between independent arms):
+
+        Var(mt / mc) ~= var_t / (n_t * mc**2) + mt**2 * var_c / (n_c * mc**4)
+
+    The interval is normal, from :func:`interval_and_p_value`.
+
+    Args:
+        control: Control moments.
+        treatment: Treatment moments.
+        alternative: ``"two-sided"``, ``"greater"`` or ``"less"``.
+        alpha: Significance level, in (0, 1).
+
+    Returns:
+        ``(relative_effect, ci_low, ci_high)``. ``relative_effect`` is None
+        when an arm is empty or the control mean is 0; the bounds are None
+        also when an arm has fewer than 2 units or the variance is 0.
+
+    Example:
+        >>> rel, low, high = relative_lift(Moments(1000, 10.0, 4.0), Moments(1000, 10.3, 4.2))
+        >>> round(rel, 4), round(low, 4), round(high, 4)
+        (0.03, 0.012, 0.048)
+    """
+    check_alternative_and_alpha(alternative, alpha)
+    if control.n == 0 or treatment.n == 0 or control.mean == 0:
+        return None, None, None
+    ratio = treatment.mean / control.mean
+    if control.n < 2 or treatment.n < 2:
+        return ratio - 1, None, None
+    variance = (
+        treatment.variance / (treatment.n * control.mean**2)
+        + treatment.mean**2 * control.variance / (control.n * control.mean**4)
+    )
+    if variance <= 0:
+        return ratio - 1, None, None
+    low, high, _, _ = interval_and_p_value(
+        ratio - 1, math.sqrt(variance), alternative=alternative, alpha=alpha
+    )
+    return ratio - 1, low, high
+
+
+def degenerate_estimate(
+    method: str,
+    control: Moments,
+    treatment: Moments,
+    *,
+    alternative: Alternative,
+    alpha: float,
+    std_error: float | None = None,
+) -> Estimate | None:
+    """The Estimate of a comparison that cannot be tested, or None if it can.
+
+    ``too_few_units`` when an arm has fewer than 2 units; ``zero_variance``
+    when ``std_error`` is 0. Shared by the tests so the statuses agree.
+
+    Example:
+        >>> degenerate_estimate("welch_t", Moments(1, 2.0, 0.0), Moments(5, 3.0, 1.0),
+        ...                     alternative="two-sided", alpha=0.05).status
+        'too_few_units'
+    """
+    if control.n >= 2 and treatment.n >= 2 and std_error != 0:
+        return None
+    status: Status = "zero_variance" if control.n >= 2 and treatment.n >= 2 else "too_few_units"
+    both = control.n >= 1 and treatment.n >= 1
+    rel, rel_low, rel_high = relative_lift(control, treatment, alternative=alternative, alpha=alpha)
+    return Estimate(
+        method=method,
+        status=status,
+        alternative=alternative,
+        alpha=alpha,
+        control_mean=control.mean if control.n else None,
+        treatment_mean=treatment.mean if treatment.n else None,
+        effect=treatment.mean - control.mean if both else None,
+        ci_low=None,
+        ci_high=None,
+        std_error=std_error if status == "zero_variance" else None,
+        statistic=None,
+        df=None,
+        p_value=None,
+        relative_effect=rel,
+        relative_ci_low=rel_low,
+        relative_ci_high=rel_high,
+    )
