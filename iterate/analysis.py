@@ -9,8 +9,9 @@ Example:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from iterate import aggregation
 from iterate.config import Experiment, Metric, Source, load_config
@@ -41,7 +42,7 @@ def analyze(config: Experiment | str | Path, *, events: Any = None, exposures: A
     events = _as_source(events) if events is not None else experiment.events
     exposures = _as_source(exposures) if exposures is not None else experiment.exposures
 
-    with connect() as con:
+    with connect() as con, _engine_errors_as_data_errors():
         logs = prepare_logs(con, experiment, events, exposures)
         counts = aggregation.count_exposures(con, experiment, logs)
         if not counts.units and logs.has_experiment_column:
@@ -73,6 +74,18 @@ def analyze(config: Experiment | str | Path, *, events: Any = None, exposures: A
         window=experiment.window,
         control=experiment.control,
     )
+
+
+@contextmanager
+def _engine_errors_as_data_errors() -> Iterator[None]:
+    """A log that turns out unreadable mid-scan (a malformed CSV row, a corrupt Parquet page) is a data error."""
+    import duckdb
+
+    try:
+        yield
+    except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise DataError(f"the engine could not read the input logs: {first_line}; fix or remove the offending file") from None
 
 
 def _as_source(value: Any) -> Any:

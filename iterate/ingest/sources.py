@@ -120,7 +120,29 @@ def _open_files(con: duckdb.DuckDBPyConnection, path: str, role: str, view: str)
         relation.create_view(view, replace=True)
     except Exception as error:  # duckdb raises IOException, InvalidInputException, ...
         raise DataError(f"{role}: cannot read {path} as {file_format}: {_first_line(error)}") from None
+    if file_format == "csv":
+        _check_csv_header(files[0], relation.columns, role)
     return OpenedSource(view=quote_identifier(view), label=path, kind=file_format, files=files)
+
+
+def _check_csv_header(file: str, columns: list[str], role: str) -> None:
+    """Catch a CSV whose rows disagree with its header, which DuckDB's sniffer may silently misread."""
+    import csv
+    import gzip
+
+    opener = gzip.open if file.endswith(".gz") else open
+    try:
+        with opener(file, "rt", encoding="utf-8", newline="") as stream:
+            sample = stream.readline()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{role}: cannot read {file}: {error}") from None
+    delimiter = "\t" if ".tsv" in Path(file).suffixes else ","
+    header = [name.strip() for name in next(csv.reader([sample], delimiter=delimiter), [])]
+    if header and not set(header) <= {name.strip() for name in columns}:
+        raise DataError(
+            f"{role}: {file} does not parse consistently with its header ({', '.join(header)}): the reader "
+            f"found columns {', '.join(columns)}; check for rows with a different number of fields or another delimiter"
+        )
 
 
 def _expand(path: str, role: str) -> tuple[str, ...]:
