@@ -100,7 +100,7 @@ def variant_moments(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs
         exposures=logs.exposures.view,
         events=logs.events.view,
         experiment_filter=_experiment_filter(logs),
-        window_condition='AND e."timestamp" < x."first_exposure" + to_seconds($window_seconds)' if window else "",
+        window_condition='AND e."timestamp" < x."first_exposure" + to_seconds($window_seconds)' if window is not None else "",
         event_names=", ".join(event_parameters.values()),
         unit_aggregates=unit_aggregates,
         unit_values=unit_values,
@@ -109,7 +109,7 @@ def variant_moments(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs
     parameters: dict[str, Any] = {name[1:]: event for event, name in event_parameters.items()}
     if logs.has_experiment_column:
         parameters["experiment"] = experiment.name
-    if window:
+    if window is not None:
         parameters["window_seconds"] = window
     rows = _fetch_dicts(con, query, parameters)
     return VariantMoments(

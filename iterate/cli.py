@@ -7,6 +7,8 @@ Heavy modules are imported inside the commands so that ``iterate --help`` stays 
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import os
 import sys
 import tempfile
@@ -74,11 +76,14 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     The exit code carries the verdict, so a CI step can gate a release on it.
     """
     from iterate.analysis import analyze as run_analysis
+    from iterate.config import load_config
     from iterate.report import render
 
+    experiment = load_config(config)
     if output is not None:
-        _refuse_to_overwrite_inputs(output, [config, events, exposures])
-    result = run_analysis(config, events=events, exposures=exposures)
+        configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
+        _refuse_to_overwrite_inputs(output, [str(config), events, exposures, *configured])
+    result = run_analysis(experiment, events=events, exposures=exposures)
     color = output is None and report_format == "text" and sys.stdout.isatty()
     report = render(result, report_format, color=color)
     if output is None:
@@ -159,11 +164,20 @@ def _parse_effects(effects: tuple[str, ...], variants: list[str]) -> dict[str, d
     return parsed
 
 
-def _refuse_to_overwrite_inputs(output: Path, inputs: list) -> None:
-    resolved = output.resolve()
-    for given in inputs:
-        if given is not None and Path(given).exists() and Path(given).resolve() == resolved:
-            raise click.BadParameter(f"{output} is an input of this analysis; choose another file", param_hint="--output")
+def _refuse_to_overwrite_inputs(output: Path, inputs: list[str | None]) -> None:
+    """Refuse an --output that is, or lies inside, or matches a glob of, an input of the analysis."""
+    target = output.resolve()
+    for given in filter(None, inputs):
+        source = Path(given)
+        if glob.has_magic(given):
+            clash = fnmatch.fnmatch(str(target), str(Path(given).resolve()))
+        elif source.is_dir():
+            clash = source.resolve() in target.parents
+        else:
+            clash = source.resolve() == target
+        if clash:
+            raise click.BadParameter(f"{output} is an input of this analysis ({given}); choose another file",
+                                     param_hint="--output")
 
 
 def _write_atomically(path: Path, text: str) -> None:

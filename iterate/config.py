@@ -22,7 +22,8 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from iterate.errors import ConfigError
 
@@ -147,16 +148,22 @@ def _experiment_problems(experiment: Experiment) -> list[str]:
     problems: list[str] = []
     if not experiment.name:
         problems.append("[experiment] name is empty; give the experiment a name")
-    if not isinstance(experiment.alpha, (int, float)) or not 0 < experiment.alpha < 1:
+    if not _is_number(experiment.alpha) or not 0 < experiment.alpha < 1:
         problems.append(f"[experiment] alpha == {experiment.alpha!r}, must be a number in (0, 1), such as 0.05")
     if experiment.window is not None:
         try:
-            parse_duration(experiment.window)
+            if parse_duration(experiment.window) <= 0:
+                problems.append(f"[experiment] window == {experiment.window!r}, must be positive; omit it for no end")
         except ValueError as error:
             problems.append(f"[experiment] window: {error}")
-    if not 0 < experiment.srm_threshold < 1:
+    if not _is_number(experiment.srm_threshold) or not 0 < experiment.srm_threshold < 1:
         problems.append(f"[experiment] srm_threshold == {experiment.srm_threshold!r}, must be in (0, 1)")
-    if experiment.expected_split is not None:
+    if experiment.expected_split is not None and not isinstance(experiment.expected_split, Mapping):
+        problems.append(
+            f"[experiment] expected_split == {experiment.expected_split!r}, must be a table of shares "
+            "like { control = 0.5, treatment = 0.5 }"
+        )
+    elif experiment.expected_split is not None:
         split = experiment.expected_split
         if experiment.control not in split:
             problems.append(
@@ -181,7 +188,9 @@ def _experiment_problems(experiment: Experiment) -> list[str]:
         problems += _choice_problem(where, "direction", metric.direction, DIRECTIONS)
         if not isinstance(metric.event, str) or not metric.event:
             problems.append(f"{where}: `event` is missing; name the event this metric counts")
-        if metric.value is not None and metric.type != "mean":
+        if metric.value is not None and (not isinstance(metric.value, str) or not metric.value):
+            problems.append(f"{where}: value == {metric.value!r}, must be the name of a numeric column")
+        elif metric.value is not None and metric.type != "mean":
             problems.append(f"{where}: `value` only applies to type = \"mean\"; remove it or change the type")
     for label, mapping, defaults in (
         ("events", experiment.event_columns, EVENT_COLUMNS),
@@ -191,6 +200,10 @@ def _experiment_problems(experiment: Experiment) -> list[str]:
             if key not in defaults:
                 problems.append(_unknown_key(f"[columns.{label}]", key, defaults))
     return problems
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _choice_problem(where: str, key: str, value: object, choices: tuple[str, ...]) -> list[str]:

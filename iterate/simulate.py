@@ -1,0 +1,680 @@
+"""Synthetic usage logs (events + exposures) for demos, tests and benchmarks.
+
+Everything is generated inside DuckDB and written with ``COPY ... TO``: no row ever becomes a
+Python object, so 50 million events take seconds (see ``benchmarks/README.md``).
+
+The generative model, per unit ``i`` (a user):
+
+* **Units.** ``units`` exposed units plus ``round(units * unexposed_share)`` units that produce
+  events but are never exposed. User ids are ``1..N`` in a seeded random order, so exposure status
+  cannot be read from the id.
+* **Assignment.** An exposed unit's variant is drawn with probabilities ``split`` (multinomial, so
+  the per-variant counts are near, not exactly at, the split; an SRM test should not fire).
+  Its exposure time is ``start + U * days`` (``U`` uniform on [0, 1)).
+* **Activity.** Units are heterogeneous: an activity weight ``w_i = exp(s Z - s^2/2)`` with
+  ``s = 1.0`` (log-normal, mean 1, heavily skewed) and, per event type ``k``, an affinity
+  ``g_ik = exp(t_k Z - t_k^2/2)`` with ``t_k`` from 0.5 (app_open, page_load) to 1.1 (purchase)
+  and 1.3 (crash): rare events are concentrated on fewer units. The expected number of events of type ``k`` is
+  ``lambda_ik = r * share_k * w_i * g_ik * (1 + lift[variant_i][k])``, where ``r`` is chosen so the
+  expected total equals ``events``. The realised count is ``floor(lambda_ik + U)`` (randomized
+  rounding), whose expectation is exactly ``lambda_ik``. So many units have no event of a type,
+  and a few have hundreds.
+* **Effects are exact in expectation.** A lift multiplies the expected per-unit count of that
+  event type for units of that variant, and values are drawn independently of the count. Hence
+  for a ``count`` metric on that event, and for a ``mean`` metric summing its ``value`` per unit,
+  the true relative lift (treatment mean / control mean - 1) equals the given lift, inside any
+  analysis window. A ``proportion`` metric (unit had at least one such event) moves in the same
+  direction but by less.
+* **Event types and base shares** (:data:`EVENT_TYPES`): ``app_open`` 45%, ``page_load`` 30%
+  (``value`` = latency in ms, log-normal, median 320 ms x platform factor ios 1.0 / android 1.25 /
+  web 1.6, sigma 0.55), ``add_to_cart`` 15%, ``purchase`` 8% (``value`` = revenue, log-normal,
+  median 28, sigma 0.8, mean about 38.5), ``crash`` 2%. ``value`` is null for the other types.
+* **Dimensions.** ``platform`` (ios 35%, android 40%, web 25%) and ``country`` are properties of
+  the unit.
+* **Timestamps.** A unit's events are uniform over ``[exposure - 2 days,
+  exposure + window_days + 2 days)`` (millisecond precision), so a correct analysis must drop
+  pre-exposure and post-window events.
+* **Exposure quality problems.** ``cross_exposure_share`` of exposed units get a second exposure
+  row, later, to a different variant (an analysis must exclude them; their events follow their
+  first variant). ``duplicate_exposure_share`` get a second, harmless, row to the same variant.
+
+Randomness is a counter-based hash: a uniform is ``(hash(key XOR stream) >> 11) * 2^-53`` where
+the stream constant is derived from ``seed``; normals use Box-Muller. DuckDB's ``random()`` is not
+used, because it is not reproducible across threads. The same seed gives identical files (for the
+same DuckDB version).
+
+Example:
+    >>> from iterate.simulate import simulate_logs
+    >>> summary = simulate_logs("/tmp/iterate_demo", units=1_000, events=20_000,
+    ...                         effects={"treatment": {"purchase": 0.05}})
+    >>> summary.units_exposed
+    1000
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Literal
+
+from iterate.errors import DataError
+
+__all__ = ["EVENT_TYPES", "SimulationSummary", "simulate_logs"]
+
+FileFormat = Literal["parquet", "csv", "ndjson"]
+
+#: Event types: name -> base share of all events. ``page_load`` carries a latency (ms) and
+#: ``purchase`` a revenue in ``value``; the others have a null ``value``.
+EVENT_TYPES: Mapping[str, float] = {
+    "app_open": 0.45,
+    "page_load": 0.30,
+    "add_to_cart": 0.15,
+    "purchase": 0.08,
+    "crash": 0.02,
+}
+
+_EXTENSIONS: Mapping[str, str] = {"parquet": "parquet", "csv": "csv", "ndjson": "ndjson"}
+_COPY_OPTIONS: Mapping[str, str] = {
+    "parquet": "FORMAT parquet, COMPRESSION zstd",
+    "csv": "FORMAT csv, HEADER true",
+    "ndjson": "FORMAT json",
+}
+
+_ACTIVITY_SIGMA = 1.0  # log-normal spread of unit activity
+#: log-normal spread of a unit's taste for each event type: rare types are concentrated
+_AFFINITY_SIGMA: Mapping[str, float] = {
+    "app_open": 0.5,
+    "page_load": 0.5,
+    "add_to_cart": 0.8,
+    "purchase": 1.1,
+    "crash": 1.3,
+}
+_PRE_EXPOSURE_DAYS = 2  # events start this long before exposure...
+_POST_WINDOW_DAYS = 2  # ...and end this long after the metric window
+_LATENCY_MEDIAN_MS, _LATENCY_SIGMA = 320.0, 0.55
+_REVENUE_MEDIAN, _REVENUE_SIGMA = 28.0, 0.8
+_PLATFORMS: tuple[tuple[str, float, float], ...] = (  # name, share, latency factor
+    ("ios", 0.35, 1.0),
+    ("android", 0.40, 1.25),
+    ("web", 0.25, 1.6),
+)
+_COUNTRIES: tuple[tuple[str, float], ...] = (
+    ("US", 0.30), ("IN", 0.15), ("BR", 0.10), ("DE", 0.08), ("GB", 0.07),
+    ("FR", 0.06), ("JP", 0.06), ("CA", 0.05), ("MX", 0.05), ("ES", 0.04), ("AU", 0.04),
+)  # fmt: skip
+
+_US_PER_DAY = 86_400_000_000
+_MS_PER_DAY = 86_400_000
+_EPOCH = datetime(1970, 1, 1)
+_TWO_POW_MINUS_53 = 2.0**-53
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationSummary:
+    """What :func:`simulate_logs` wrote: paths, counts and the true effects.
+
+    Attributes:
+        events_path: The events file.
+        exposures_path: The exposures file.
+        events: Number of event rows written.
+        exposure_rows: Number of exposure rows written (first exposures, duplicates, crossings).
+        units_exposed: Number of distinct exposed units (including cross-exposed ones).
+        units_per_variant: Exposed units per variant of their first exposure.
+        units_unexposed: Units with events but no exposure row.
+        units_cross_exposed: Units also exposed, later, to a different variant.
+        units_duplicate_exposure: Units with a second exposure row to the same variant.
+        effects: variant -> event name -> true relative lift of the per-unit event count.
+        experiment: The experiment name in the exposures file.
+        variants: Variant names, control first.
+        split: Assignment probabilities, aligned with ``variants``.
+        seed: The seed.
+        start: Start of the exposure period.
+        days: Length of the exposure period in days.
+        window_days: Metric window the logs were designed around.
+        file_format: ``parquet``, ``csv`` or ``ndjson``.
+    """
+
+    events_path: Path
+    exposures_path: Path
+    events: int
+    exposure_rows: int
+    units_exposed: int
+    units_per_variant: dict[str, int]
+    units_unexposed: int
+    units_cross_exposed: int
+    units_duplicate_exposure: int
+    effects: dict[str, dict[str, float]]
+    experiment: str
+    variants: tuple[str, ...]
+    split: tuple[float, ...]
+    seed: int
+    start: datetime
+    days: int
+    window_days: int
+    file_format: str = field(default="parquet")
+
+    @property
+    def control(self) -> str:
+        """The control variant (the first one)."""
+        return self.variants[0]
+
+    def describe(self) -> str:
+        """A plain-text description of the simulated data, for docs and notebooks."""
+        end = self.start + timedelta(days=self.days)
+        lines = [
+            f"Simulated experiment {self.experiment!r} (seed {self.seed}, {self.file_format}).",
+            f"  events:    {self.events_path} ({self.events:,} rows)",
+            f"  exposures: {self.exposures_path} ({self.exposure_rows:,} rows)",
+            f"Exposed units: {self.units_exposed:,}, first exposed between "
+            f"{self.start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M}:",
+        ]
+        for variant, share in zip(self.variants, self.split, strict=True):
+            role = " (control)" if variant == self.control else ""
+            lines.append(
+                f"  {variant}{role}: {self.units_per_variant.get(variant, 0):,} units "
+                f"(expected share {share:.4g})"
+            )
+        lines += [
+            f"  {self.units_cross_exposed:,} units later also exposed to another variant "
+            "(should be excluded),",
+            f"  {self.units_duplicate_exposure:,} units with a duplicate exposure to the same "
+            "variant (harmless).",
+            f"Unexposed units with events: {self.units_unexposed:,}.",
+            "Event types (base share of events): "
+            + ", ".join(f"{name} {share:.0%}" for name, share in EVENT_TYPES.items())
+            + "; value = latency ms for page_load, revenue for purchase, null otherwise.",
+            f"Events of a unit span [exposure - {_PRE_EXPOSURE_DAYS}d, exposure + "
+            f"{self.window_days + _POST_WINDOW_DAYS}d); the metric window is "
+            f"{self.window_days}d after first exposure.",
+        ]
+        if any(lifts for lifts in self.effects.values()):
+            lines.append(
+                "True effects (relative lift of the expected per-unit event count, hence of "
+                "count and value-sum means):"
+            )
+            for variant, lifts in self.effects.items():
+                for event, lift in lifts.items():
+                    lines.append(f"  {variant} vs {self.control}: {event} {lift:+.2%}")
+        else:
+            lines.append("True effects: none (an A/A test).")
+        return "\n".join(lines)
+
+
+def simulate_logs(
+    output_dir: str | Path,
+    *,
+    units: int = 20_000,
+    events: int = 400_000,
+    variants: Sequence[str] = ("control", "treatment"),
+    split: Sequence[float] | None = None,
+    effects: Mapping[str, Mapping[str, float]] | None = None,
+    experiment: str = "checkout_v2",
+    seed: int = 0,
+    start: datetime = datetime(2026, 1, 5),
+    days: int = 14,
+    window_days: int = 7,
+    file_format: FileFormat = "parquet",
+    cross_exposure_share: float = 0.002,
+    unexposed_share: float = 0.1,
+    duplicate_exposure_share: float = 0.01,
+) -> SimulationSummary:
+    """Generate an events log and an exposures log for one experiment, inside DuckDB.
+
+    Writes ``events.<ext>`` (``user_id`` BIGINT, ``timestamp`` TIMESTAMP, ``event`` VARCHAR,
+    ``value`` DOUBLE or null, ``platform``, ``country``) and ``exposures.<ext>`` (``user_id``,
+    ``experiment``, ``variant``, ``timestamp``) into ``output_dir`` (created if missing; these two
+    files are overwritten). The model is described in the module docstring; in short, an effect
+    ``{"treatment": {"purchase": 0.05}}`` multiplies the expected number of ``purchase`` events
+    per treatment unit by 1.05, so the true relative lift of a ``count`` metric on ``purchase``
+    (and of a ``mean`` metric on its ``value``) is exactly +5%, whatever the window.
+
+    Args:
+        output_dir: Folder for the two files.
+        units: Number of exposed units.
+        events: Approximate total number of event rows (exact in expectation).
+        variants: Variant names; the first is the control.
+        split: Assignment probabilities aligned with ``variants``; default equal.
+        effects: variant -> event name -> relative lift (> -1) of that event's per-unit rate.
+        experiment: Experiment name written in the exposures log.
+        seed: Seed; the same seed gives the same files.
+        start: Start of the exposure period (naive = UTC; aware datetimes are converted).
+        days: Exposures are uniform over ``[start, start + days)``.
+        window_days: Metric window the analysis is expected to use; events extend 2 days
+            before exposure and 2 days after the window.
+        file_format: ``parquet``, ``csv`` or ``ndjson`` (newline-delimited JSON).
+        cross_exposure_share: Share of exposed units later also exposed to another variant.
+        unexposed_share: Extra units, as a share of ``units``, with events but no exposure.
+        duplicate_exposure_share: Share of exposed units with a repeated same-variant exposure.
+
+    Returns:
+        A :class:`SimulationSummary` with the paths, the counts and the true effects.
+
+    Raises:
+        DataError: Invalid arguments (all problems listed at once), or ``output_dir`` is a file.
+
+    Example:
+        >>> summary = simulate_logs("/tmp/iterate_demo", units=500, events=10_000, seed=3,
+        ...                         effects={"treatment": {"purchase": 0.3}})
+        >>> sorted(summary.units_per_variant)
+        ['control', 'treatment']
+    """
+    variants = tuple(variants)
+    shares, lifts, start_utc = _validate(
+        output_dir=output_dir,
+        units=units,
+        events=events,
+        variants=variants,
+        split=split,
+        effects=effects,
+        experiment=experiment,
+        seed=seed,
+        start=start,
+        days=days,
+        window_days=window_days,
+        file_format=file_format,
+        cross_exposure_share=cross_exposure_share,
+        unexposed_share=unexposed_share,
+        duplicate_exposure_share=duplicate_exposure_share,
+    )
+    out = Path(output_dir)
+    ext = _EXTENSIONS[file_format]
+    events_path = out / f"events.{ext}"
+    exposures_path = out / f"exposures.{ext}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create output folder {str(out)!r}: {exc}") from exc
+    for path in (events_path, exposures_path):
+        if path.is_dir():
+            raise DataError(f"{str(path)!r} is a folder; expected a file path to write to")
+
+    n_unexposed = round(units * unexposed_share)
+    n_total = units + n_unexposed
+    rate = _base_rate(events, units, n_unexposed, shares, lifts)
+    streams = _Streams(seed)
+
+    import duckdb  # lazy: keep `iterate --help` fast
+
+    con = duckdb.connect()
+    try:
+        con.execute(_units_sql(n_total, units, shares, streams, start_utc, days))
+        copy = _COPY_OPTIONS[file_format]
+        n_events = con.execute(
+            f"COPY ({_events_sql(rate, lifts, streams, window_days)}) TO $path ({copy})",
+            {"path": str(events_path)},
+        ).fetchone()[0]
+        n_exposure_rows = con.execute(
+            f"COPY ({_exposures_sql(variants, start_utc, days, cross_exposure_share, duplicate_exposure_share, streams)}) "
+            f"TO $path ({copy})",
+            {"path": str(exposures_path), "experiment": experiment},
+        ).fetchone()[0]
+        per_variant = dict(
+            con.execute(
+                "SELECT v_idx, count(*) FROM units WHERE exposed GROUP BY v_idx"
+            ).fetchall()
+        )
+        n_cross, n_dup = con.execute(
+            f"SELECT count(*) FILTER (WHERE u_cross < {cross_exposure_share!r}), "
+            f"count(*) FILTER (WHERE u_dup < {duplicate_exposure_share!r}) "
+            "FROM units WHERE exposed"
+        ).fetchone()
+    except duckdb.Error as exc:
+        raise DataError(f"could not write simulated logs to {str(out)!r}: {exc}") from exc
+    finally:
+        con.close()
+
+    return SimulationSummary(
+        events_path=events_path,
+        exposures_path=exposures_path,
+        events=int(n_events),
+        exposure_rows=int(n_exposure_rows),
+        units_exposed=units,
+        units_per_variant={v: int(per_variant.get(i, 0)) for i, v in enumerate(variants)},
+        units_unexposed=n_unexposed,
+        units_cross_exposed=int(n_cross),
+        units_duplicate_exposure=int(n_dup),
+        effects={v: dict(e) for v, e in lifts.items() if e},
+        experiment=experiment,
+        variants=variants,
+        split=shares,
+        seed=seed,
+        start=start_utc,
+        days=days,
+        window_days=window_days,
+        file_format=file_format,
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate(
+    *,
+    output_dir: str | Path,
+    units: int,
+    events: int,
+    variants: tuple[str, ...],
+    split: Sequence[float] | None,
+    effects: Mapping[str, Mapping[str, float]] | None,
+    experiment: str,
+    seed: int,
+    start: datetime,
+    days: int,
+    window_days: int,
+    file_format: str,
+    cross_exposure_share: float,
+    unexposed_share: float,
+    duplicate_exposure_share: float,
+) -> tuple[tuple[float, ...], dict[str, dict[str, float]], datetime]:
+    """Check every argument, collect all problems, return (split, lifts, naive-UTC start)."""
+    problems: list[str] = []
+
+    def is_int(x: object) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    def is_real(x: object) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+    if not is_int(units) or units < 1:
+        problems.append(f"`units == {units!r}`, must be an integer >= 1")
+    if not is_int(events) or events < 0:
+        problems.append(f"`events == {events!r}`, must be an integer >= 0")
+    if not is_int(seed):
+        problems.append(f"`seed == {seed!r}`, must be an integer")
+    if not is_int(days) or days < 1:
+        problems.append(f"`days == {days!r}`, must be an integer >= 1")
+    if not is_int(window_days) or window_days < 1:
+        problems.append(f"`window_days == {window_days!r}`, must be an integer >= 1")
+    if file_format not in _EXTENSIONS:
+        problems.append(f"`file_format == {file_format!r}`, must be one of {sorted(_EXTENSIONS)}")
+    if not isinstance(experiment, str) or not experiment:
+        problems.append(f"`experiment == {experiment!r}`, must be a non-empty string")
+    if not isinstance(start, datetime):
+        problems.append(f"`start == {start!r}`, must be a datetime")
+    for name, value, high in (
+        ("cross_exposure_share", cross_exposure_share, 1.0),
+        ("duplicate_exposure_share", duplicate_exposure_share, 1.0),
+        ("unexposed_share", unexposed_share, 100.0),
+    ):
+        if not is_real(value) or not 0.0 <= value <= high:
+            problems.append(f"`{name} == {value!r}`, must be a number in [0, {high:g}]")
+
+    bad_names = [v for v in variants if not isinstance(v, str) or not v]
+    if bad_names:
+        problems.append(f"variant names {bad_names!r} are not non-empty strings")
+    if len(variants) < 2:
+        problems.append(f"variants {list(variants)!r}: need at least 2 (control first)")
+    duplicates = sorted({v for v in variants if variants.count(v) > 1}, key=str)
+    if duplicates:
+        problems.append(f"variants {list(variants)!r} repeat {duplicates!r}; names must be unique")
+
+    shares: tuple[float, ...] = tuple(1.0 / len(variants) for _ in variants) if variants else ()
+    if split is not None:
+        split = tuple(split)
+        if len(split) != len(variants):
+            problems.append(
+                f"`split` has {len(split)} shares {list(split)!r} for {len(variants)} variants "
+                f"{list(variants)!r}; expected one share per variant"
+            )
+        elif not all(is_real(s) and s >= 0 for s in split):
+            problems.append(f"`split == {list(split)!r}`, shares must be finite numbers >= 0")
+        elif abs(math.fsum(split) - 1.0) > 1e-9:
+            problems.append(
+                f"`split == {list(split)!r}` sums to {math.fsum(split)!r}, must sum to 1 "
+                "(within 1e-9)"
+            )
+        else:
+            shares = tuple(float(s) for s in split)
+
+    lifts: dict[str, dict[str, float]] = {v: {} for v in variants}
+    for variant, by_event in (effects or {}).items():
+        if variant not in lifts:
+            problems.append(
+                f"effect for unknown variant {variant!r}; expected one of {list(variants)[1:]!r}"
+            )
+            continue
+        if variants and variant == variants[0]:
+            problems.append(
+                f"effect given for the control variant {variant!r}; effects are relative to "
+                f"the control, give them for {list(variants)[1:]!r}"
+            )
+            continue
+        if not isinstance(by_event, Mapping):
+            problems.append(
+                f"effects[{variant!r}] == {by_event!r}, expected a mapping event name -> lift"
+            )
+            continue
+        for event, lift in by_event.items():
+            if event not in EVENT_TYPES:
+                problems.append(
+                    f"effect on unknown event type {event!r} for {variant!r}; expected one of "
+                    f"{list(EVENT_TYPES)!r}"
+                )
+            elif not is_real(lift) or lift <= -1.0:
+                problems.append(
+                    f"effect {variant!r}/{event!r} == {lift!r}, must be a finite relative lift "
+                    "> -1 (e.g. 0.05 for +5%)"
+                )
+            else:
+                lifts[variant][event] = float(lift)
+
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        problems.append(f"output folder {str(out)!r} exists and is a file; expected a folder")
+
+    if problems:
+        raise DataError("invalid arguments for simulate_logs", problems)
+
+    if start.tzinfo is not None:
+        start = start.astimezone(timezone.utc).replace(tzinfo=None)
+    return shares, lifts, start
+
+
+# --------------------------------------------------------------------------- SQL building
+
+
+class _Streams:
+    """Per-purpose 63-bit constants derived from the seed: independent hash streams."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+
+    def __getitem__(self, purpose: str) -> int:
+        digest = hashlib.blake2b(f"{self._seed}:{purpose}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "little") >> 1  # fits a signed BIGINT
+
+    def uniform(self, key: str, purpose: str) -> str:
+        """SQL for a uniform on [0, 1) from an integer ``key`` expression."""
+        return (
+            f"((hash(xor(({key})::BIGINT, {self[purpose]}::BIGINT)) >> 11)::DOUBLE "
+            f"* {_TWO_POW_MINUS_53!r})"
+        )
+
+    def normal(self, key: str, purpose: str) -> str:
+        """SQL for a standard normal (Box-Muller) from an integer ``key`` expression."""
+        u1 = self.uniform(key, purpose + ":1")
+        u2 = self.uniform(key, purpose + ":2")
+        return f"(sqrt(-2.0 * ln(1.0 - {u1})) * cos({2 * math.pi!r} * {u2}))"
+
+
+def _choice(u: str, options: Sequence[tuple[str, float]]) -> str:
+    """SQL CASE picking ``options[j][0]`` (an SQL expression) with probability ``options[j][1]``."""
+    whens, cum = [], 0.0
+    for expr, share in options[:-1]:
+        cum += share
+        whens.append(f"WHEN {u} < {cum!r} THEN {expr}")
+    return f"CASE {' '.join(whens)} ELSE {options[-1][0]} END"
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _base_rate(
+    events: int,
+    units: int,
+    n_unexposed: int,
+    shares: Sequence[float],
+    lifts: Mapping[str, Mapping[str, float]],
+) -> float:
+    """Events per unit before effects, so that the expected total is ``events``."""
+    expected_multiplier = n_unexposed * 1.0
+    for share, by_event in zip(shares, lifts.values(), strict=True):
+        mix = sum(s * (1.0 + by_event.get(e, 0.0)) for e, s in EVENT_TYPES.items())
+        expected_multiplier += units * share * mix
+    return events / expected_multiplier if expected_multiplier > 0 else 0.0
+
+
+def _units_sql(
+    n_total: int,
+    n_exposed: int,
+    shares: Sequence[float],
+    streams: _Streams,
+    start: datetime,
+    days: int,
+) -> str:
+    """One row per unit: id, exposure status and time, variant, activity, dimensions."""
+    start_ms = (start - _EPOCH) // timedelta(milliseconds=1)
+    u = streams.uniform
+    variant = _choice(u("i", "variant"), [(str(j), s) for j, s in enumerate(shares)])
+    platform = _choice(u("i", "platform"), [(_sql_str(p), s) for p, s, _ in _PLATFORMS])
+    country = _choice(u("i", "country"), [(_sql_str(c), s) for c, s in _COUNTRIES])
+    n_variants = len(shares)
+    # the other variant of a cross-exposure: uniform among the n_variants - 1 others
+    other = f"(v_idx + 1 + floor({u('i', 'cross_variant')} * {n_variants - 1})::INTEGER) % {n_variants}"
+    return f"""
+    CREATE TEMP TABLE units AS
+    WITH drawn AS (
+        SELECT
+            i,
+            i < {n_exposed} AS exposed,
+            ({variant})::INTEGER AS v_idx,
+            {start_ms} + floor({u("i", "exposure")} * {days * _MS_PER_DAY})::BIGINT AS exposure_ms,
+            exp({_ACTIVITY_SIGMA!r} * {streams.normal("i", "activity")}
+                - {_ACTIVITY_SIGMA**2 / 2!r}) AS activity,
+            {platform} AS platform,
+            {country} AS country,
+            {u("i", "cross")} AS u_cross,
+            {u("i", "duplicate")} AS u_dup,
+            {u("i", "second_time")} AS u_second,
+            {u("i", "order")} AS u_order
+        FROM range({n_total}) AS r(i)
+    )
+    SELECT
+        i,
+        row_number() OVER (ORDER BY u_order, i) AS user_id,
+        exposed, v_idx, exposure_ms, activity, platform, country, u_cross, u_dup, u_second,
+        {other} AS v_other
+    FROM drawn
+    ORDER BY i
+    """
+
+
+def _events_sql(
+    rate: float,
+    lifts: Mapping[str, Mapping[str, float]],
+    streams: _Streams,
+    window_days: int,
+) -> str:
+    """One row per event, generated by unnesting per (unit, event type) counts."""
+    u = streams.uniform
+    type_rows = ", ".join(
+        f"({k}, {_sql_str(name)}, {share!r}, {_AFFINITY_SIGMA[name]!r})"
+        for k, (name, share) in enumerate(EVENT_TYPES.items())
+    )
+    multiplier_whens = " ".join(
+        f"WHEN v_idx = {j} AND k = {list(EVENT_TYPES).index(event)} THEN {1.0 + lift!r}"
+        for j, by_event in enumerate(lifts.values())
+        for event, lift in by_event.items()
+    )
+    multiplier = f"CASE WHEN NOT exposed THEN 1.0 {multiplier_whens} ELSE 1.0 END"
+    ut_key = "i * 8 + k"
+    span_ms = (_PRE_EXPOSURE_DAYS + window_days + _POST_WINDOW_DAYS) * _MS_PER_DAY
+    row_key = "xor(h_ut, j * 8 + {s})"
+
+    def row_uniform(stream: int) -> str:
+        return f"((hash({row_key.format(s=stream)}) >> 11)::DOUBLE * {_TWO_POW_MINUS_53!r})"
+
+    normal = f"(sqrt(-2.0 * ln(1.0 - {row_uniform(1)})) * cos({2 * math.pi!r} * {row_uniform(2)}))"
+    latency_factor = "CASE platform " + " ".join(
+        f"WHEN {_sql_str(p)} THEN {math.log(f)!r}" for p, _, f in _PLATFORMS
+    ) + " ELSE 0.0 END"
+    k_page_load = list(EVENT_TYPES).index("page_load")
+    k_purchase = list(EVENT_TYPES).index("purchase")
+    value = (
+        f"CASE k WHEN {k_page_load} THEN round(exp({math.log(_LATENCY_MEDIAN_MS)!r} + "
+        f"{latency_factor} + {_LATENCY_SIGMA!r} * {normal}), 1) "
+        f"WHEN {k_purchase} THEN round(exp({math.log(_REVENUE_MEDIAN)!r} + "
+        f"{_REVENUE_SIGMA!r} * {normal}), 2) ELSE NULL END"
+    )
+    return f"""
+    WITH types(k, event, share, sigma) AS (VALUES {type_rows}),
+    unit_types AS (
+        SELECT
+            units.user_id, units.platform, units.country, units.exposure_ms, types.k, types.event,
+            hash(xor(({ut_key})::BIGINT, {streams["row"]}::BIGINT)) AS h_ut,
+            floor(
+                {rate!r} * types.share * units.activity
+                * exp(types.sigma * {streams.normal(ut_key, "affinity")}
+                      - types.sigma * types.sigma / 2.0)
+                * {multiplier}
+                + {u(ut_key, "rounding")}
+            )::BIGINT AS n
+        FROM units CROSS JOIN types
+    ),
+    rows AS (
+        SELECT user_id, platform, country, exposure_ms, k, event, h_ut,
+               unnest(range(n))::UBIGINT AS j
+        FROM unit_types
+        WHERE n > 0
+    )
+    SELECT
+        user_id::BIGINT AS user_id,
+        make_timestamp((exposure_ms - {_PRE_EXPOSURE_DAYS * _MS_PER_DAY}
+            + floor({row_uniform(0)} * {span_ms})::BIGINT) * 1000) AS "timestamp",
+        event,
+        ({value})::DOUBLE AS value,
+        platform,
+        country
+    FROM rows
+    """
+
+
+def _exposures_sql(
+    variants: Sequence[str],
+    start: datetime,
+    days: int,
+    cross_share: float,
+    duplicate_share: float,
+    streams: _Streams,
+) -> str:
+    """First exposures, plus later duplicate and cross-variant exposures, in time order."""
+    end_ms = (start - _EPOCH) // timedelta(milliseconds=1) + days * _MS_PER_DAY
+    names = ", ".join(f"({j}, {_sql_str(v)})" for j, v in enumerate(variants))
+    later = "exposure_ms + floor(u_second * ({end} - exposure_ms))::BIGINT".format(end=end_ms)
+    dup_later = "exposure_ms + floor({u} * ({end} - exposure_ms))::BIGINT".format(
+        u=streams.uniform("i", "duplicate_time"), end=end_ms
+    )
+    return f"""
+    WITH names(v_idx, variant) AS (VALUES {names}),
+    rows AS (
+        SELECT user_id, v_idx, exposure_ms AS ts FROM units WHERE exposed
+        UNION ALL
+        SELECT user_id, v_idx, {dup_later} FROM units
+        WHERE exposed AND u_dup < {duplicate_share!r}
+        UNION ALL
+        SELECT user_id, v_other, {later} FROM units
+        WHERE exposed AND u_cross < {cross_share!r}
+    )
+    SELECT
+        rows.user_id::BIGINT AS user_id,
+        $experiment::VARCHAR AS experiment,
+        names.variant,
+        make_timestamp(rows.ts * 1000) AS "timestamp"
+    FROM rows JOIN names USING (v_idx)
+    ORDER BY rows.ts, rows.user_id, names.variant
+    """

@@ -1,0 +1,249 @@
+"""Bad input through the CLI: exit code 2, one clear message naming the problem, no traceback.
+
+DESIGN.md: "Every failure a user can cause ends in one clear message naming the file, row or key
+and the fix, exit code 2. Validation collects all problems at once. Nothing the user gave is
+modified."
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from conftest import at, config_text, file_hashes, write_config, write_frame, write_logs
+from iterate.cli import main
+
+METRICS = (
+    {"name": "conversion", "type": "proportion", "event": "purchase"},
+    {"name": "revenue", "type": "mean", "event": "purchase", "value": "value"},
+)
+
+
+def good_events() -> pl.DataFrame:
+    rows = []
+    for i in range(20):
+        rows.append({"user_id": f"u{i}", "timestamp": at(hours=i + 1), "event": "purchase", "value": float(i)})
+        rows.append({"user_id": f"u{i}", "timestamp": at(hours=i + 2), "event": "view", "value": 1.0})
+    return pl.DataFrame(rows)
+
+
+def good_exposures() -> pl.DataFrame:
+    return pl.DataFrame({
+        "user_id": [f"u{i}" for i in range(20)],
+        "experiment": ["exp"] * 20,
+        "variant": ["control" if i % 2 else "treatment" for i in range(20)],
+        "timestamp": [at(hours=i) for i in range(20)],
+    })
+
+
+def invoke(config, *args):
+    return CliRunner().invoke(main, ["analyze", str(config), *args])
+
+
+def assert_bad_input(result, *words):
+    output = result.output
+    assert result.exit_code == 2, f"exit code {result.exit_code}, output:\n{output}\nexception: {result.exception!r}"
+    assert "Traceback" not in output
+    assert "internal error" not in output
+    for word in words:
+        assert word in output, f"{word!r} not in output:\n{output}"
+    return output
+
+
+def problem_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("  - ")]
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    """A valid experiment on disk, run once to prove it is valid."""
+    write_logs(tmp_path, good_events(), good_exposures())
+    config = write_config(tmp_path, metrics=METRICS)
+    assert invoke(config).exit_code in (0, 10, 11, 12, 13)
+    return tmp_path
+
+
+# --------------------------------------------------------------------------------------------
+# data problems
+
+
+def test_missing_events_file(experiment):
+    config = write_config(experiment, metrics=METRICS, events="nope/events.parquet")
+    output = assert_bad_input(invoke(config), "nope/events.parquet", "does not exist")
+    assert "[data] events" in output
+
+
+def test_both_logs_missing_are_reported_together(experiment):
+    config = write_config(experiment, metrics=METRICS, events="gone_events.parquet", exposures="gone_exposures.parquet")
+    output = assert_bad_input(invoke(config), "gone_events.parquet", "gone_exposures.parquet")
+    assert len(problem_lines(output)) == 2
+
+
+def test_missing_column_names_it_and_the_mapping(experiment):
+    write_frame(good_events().rename({"event": "action"}), experiment / "events.parquet")
+    output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "`event`", "[columns.events]", "events.parquet")
+    assert "action" in output  # the columns found are listed
+
+
+def test_missing_value_column_names_the_metric_value(experiment):
+    write_frame(good_events().drop("value"), experiment / "events.parquet")
+    assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "`value`", "events.parquet")
+
+
+def test_unparseable_timestamp_strings_show_an_example(experiment):
+    events = good_events().with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    events = events.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("yesterday at noon")).otherwise(pl.col("timestamp")).alias("timestamp")
+    )
+    write_frame(events, experiment / "events.parquet")
+    output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "yesterday at noon", "`timestamp`", "events.parquet")
+    assert re.search(r"\b1 timestamp", output)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_null_unit_ids(experiment, fmt):
+    events = good_events().with_columns(
+        pl.when(pl.int_range(pl.len()) < 2).then(None).otherwise(pl.col("user_id")).alias("user_id")
+    )
+    path = write_frame(events, experiment / f"events.{fmt}", fmt)
+    config = write_config(experiment, metrics=METRICS, events=path.name)
+    output = assert_bad_input(invoke(config), "null", "user_id", path.name)
+    assert re.search(r"\b2 row", output)
+
+
+def test_unknown_variant_when_expected_split_is_declared(experiment):
+    exposures = good_exposures().with_columns(
+        pl.when(pl.col("user_id") == "u3").then(pl.lit("beta")).otherwise(pl.col("variant")).alias("variant")
+    )
+    write_frame(exposures, experiment / "exposures.parquet")
+    assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "beta", "expected_split")
+
+
+def test_empty_declared_variant(experiment):
+    config = write_config(experiment, metrics=METRICS, expected_split={"control": 0.4, "treatment": 0.4, "beta": 0.2})
+    assert_bad_input(invoke(config), "`beta`", "no exposed unit")
+
+
+def test_non_numeric_value_column(experiment):
+    events = good_events().with_columns(pl.format("{} EUR", pl.col("value")).alias("value"))
+    write_frame(events, experiment / "events.parquet")
+    assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "`value`", "numeric", "events.parquet")
+
+
+def test_epoch_milliseconds(experiment):
+    events = good_events().with_columns(pl.col("timestamp").dt.epoch("ms"))
+    write_frame(events, experiment / "events.parquet")
+    assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "milliseconds", "`timestamp`", "events.parquet")
+
+
+def test_data_problems_of_both_logs_are_collected(experiment):
+    write_frame(good_events().rename({"event": "action"}), experiment / "events.parquet")
+    write_frame(good_exposures().drop("variant"), experiment / "exposures.parquet")
+    output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "`event`", "`variant`", "[columns.exposures]")
+    assert len(problem_lines(output)) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# config problems
+
+
+def test_config_toml_syntax_error(experiment):
+    config = experiment / "experiment.toml"
+    config.write_text(config_text(metrics=METRICS) + "\n[[metrics]\nname = \"broken\n")
+    assert_bad_input(invoke(config), "experiment.toml", "not valid TOML")
+
+
+def test_missing_config_file(tmp_path):
+    assert_bad_input(invoke(tmp_path / "absent.toml"), "absent.toml", "does not exist")
+
+
+def test_unknown_metric_key_suggests_the_nearest(experiment):
+    metrics = [{"name": "conversion", "type": "proportion", "evnt": "purchase"}]
+    assert_bad_input(invoke(write_config(experiment, metrics=metrics)), "`evnt`", "did you mean `event`")
+
+
+def test_unknown_experiment_key_suggests_the_nearest(experiment):
+    config = write_config(experiment, metrics=METRICS, experiment_extra={"alpah": 0.05})
+    assert_bad_input(invoke(config), "`alpah`", "did you mean `alpha`")
+
+
+@pytest.mark.parametrize("alpha", [2, 0, 1, -0.05, "0.05"])
+def test_invalid_alpha(experiment, alpha):
+    config = write_config(experiment, metrics=METRICS, alpha=alpha)
+    assert_bad_input(invoke(config), "alpha", repr(alpha), "(0, 1)")
+
+
+def test_metric_type_typo(experiment):
+    metrics = [{"name": "conversion", "type": "proportoin", "event": "purchase"}]
+    assert_bad_input(invoke(write_config(experiment, metrics=metrics)), "proportoin", "did you mean `proportion`")
+
+
+def test_several_config_problems_are_reported_at_once(experiment):
+    config = write_config(
+        experiment,
+        alpha=2,
+        window="seven days",
+        metrics=[
+            {"name": "conversion", "type": "proportoin", "event": "purchase"},
+            {"name": "revenue", "type": "mean", "event": "purchase", "value": "value", "dirction": "increase"},
+        ],
+        extra='[extra_section]\nkey = 1',
+    )
+    output = assert_bad_input(invoke(config), "alpha", "seven days", "proportoin", "`dirction`", "`extra_section`")
+    problems = problem_lines(output)
+    assert len(problems) == 5, output
+    assert "5 problem" in output
+
+
+def test_output_pointing_at_the_config_is_refused(experiment):
+    config = write_config(experiment, metrics=METRICS)
+    before = file_hashes(experiment)
+    result = invoke(config, "--format", "json", "--output", str(config))
+    assert_bad_input(result, "--output")
+    assert file_hashes(experiment) == before
+
+
+@pytest.mark.parametrize("which", ["events", "exposures"])
+def test_output_pointing_at_a_log_is_refused(experiment, which):
+    config = write_config(experiment, metrics=METRICS)
+    before = file_hashes(experiment)
+    result = invoke(config, "--output", str(experiment / f"{which}.parquet"))
+    assert_bad_input(result, "--output")
+    assert file_hashes(experiment) == before
+
+
+def test_output_pointing_at_the_events_option_is_refused(experiment):
+    config = write_config(experiment, metrics=METRICS)
+    events = experiment / "events.parquet"
+    before = file_hashes(experiment)
+    result = invoke(config, "--events", str(events), "--output", str(events))
+    assert_bad_input(result, "--output")
+    assert file_hashes(experiment) == before
+
+
+# --------------------------------------------------------------------------------------------
+# config values of the wrong type are input errors (exit 2), never internal errors (exit 1)
+
+
+def test_srm_threshold_of_the_wrong_type(experiment):
+    config = write_config(experiment, metrics=METRICS, experiment_extra={"srm_threshold": "0.001"})
+    assert_bad_input(invoke(config), "srm_threshold")
+
+
+def test_expected_split_that_is_not_a_table(experiment):
+    config = write_config(experiment, metrics=METRICS, expected_split=["control", "treatment"])
+    assert_bad_input(invoke(config), "expected_split")
+
+
+def test_metric_value_that_is_not_a_column_name(experiment):
+    metrics = [{"name": "revenue", "type": "mean", "event": "purchase", "value": 5}]
+    assert_bad_input(invoke(write_config(experiment, metrics=metrics)), "revenue", "value")
+
+
+def test_zero_window_is_refused(experiment):
+    """A window of length 0 is a typo; it must not silently become an open-ended window."""
+    config = write_config(experiment, metrics=METRICS, window="0d")
+    assert_bad_input(invoke(config), "window", "0d")
