@@ -38,19 +38,36 @@ class VariantMoments:
     moments: Mapping[str, Mapping[str, Moments]]
 
 
-def unit_aggregate(metric: Metric, event_parameter: str, experiment: Experiment) -> str:
+def unit_aggregate(metric: Metric, event_parameter: str | None, experiment: Experiment) -> str:
     """SQL aggregate computing ``metric`` for one unit over its window's events.
 
     ``proportion`` is 1 when the unit did the event; ``count`` counts the events; ``mean`` sums the
-    value column over the events (1 per event without a value column).
+    value column over the events (1 per event without a value column). ``event_parameter`` is
+    ``None`` when the scan reads only this metric's event, so no per-metric filter is needed.
     """
-    matches = f'e."event" = {event_parameter}'
+    matches = f'e."event" = {event_parameter}' if event_parameter else None
+    only = f" FILTER (WHERE {matches})" if matches else ""
     if metric.type == "proportion":
-        return f"CAST(bool_or({matches}) AS INTEGER)"
+        return f"CAST(bool_or({matches}) AS INTEGER)" if matches else "1"
     if metric.type == "mean" and metric.value:
         column = quote_identifier(f"value:{value_column_name(experiment, metric.value)}")
-        return f"sum(e.{column}) FILTER (WHERE {matches})"
-    return f"count(*) FILTER (WHERE {matches})"
+        return f"sum(e.{column}){only}"
+    return f"count(*){only}"
+
+
+EXPOSED_TABLE = quote_identifier("iterate_exposed")
+
+
+def build_exposed_units(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs) -> str:
+    """Materialize the unit spine (first exposure, variant, multiple-variant flag); returns its name.
+
+    It is unit-level, read by both the exposure summary and the metric query, so the exposures log
+    is scanned once.
+    """
+    query = render("exposed_units", exposures=logs.exposures.view, experiment_filter=_experiment_filter(logs))
+    parameters = {"experiment": experiment.name} if logs.has_experiment_column else {}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {EXPOSED_TABLE} AS {query}", parameters)
+    return EXPOSED_TABLE
 
 
 def _experiment_filter(logs: PreparedLogs) -> str:
@@ -63,11 +80,9 @@ def _fetch_dicts(con: duckdb.DuckDBPyConnection, query: str, parameters: Mapping
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def count_exposures(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs) -> ExposureCounts:
-    """Units per variant and units exposed to several variants, for the experiment's exposures."""
-    query = render("exposure_summary", exposures=logs.exposures.view, experiment_filter=_experiment_filter(logs))
-    parameters = {"experiment": experiment.name} if logs.has_experiment_column else {}
-    rows = _fetch_dicts(con, query, parameters)
+def count_exposures(con: duckdb.DuckDBPyConnection, exposed: str) -> ExposureCounts:
+    """Units per variant and units exposed to several variants, from the unit spine."""
+    rows = _fetch_dicts(con, render("exposure_summary", exposed=exposed), {})
     return ExposureCounts(
         units={row["variant"]: int(row["units"]) for row in rows},
         multiple_variant_units=sum(int(row["multiple_variant_units"]) for row in rows),
@@ -80,14 +95,17 @@ def experiments_in_exposures(con: duckdb.DuckDBPyConnection, logs: PreparedLogs)
     return [str(row[0]) for row in rows]
 
 
-def variant_moments(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs) -> VariantMoments:
+def variant_moments(
+    con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs, exposed: str
+) -> VariantMoments:
     """Per-variant (n, mean, var_samp) of every metric, from one scan of the events log."""
     events = sorted({metric.event for metric in experiment.metrics})
     event_parameters = {event: f"$event_{position}" for position, event in enumerate(events)}
+    filter_parameters = event_parameters if len(events) > 1 else {events[0]: None}
     aliases = {metric.name: f"m{position}" for position, metric in enumerate(experiment.metrics)}
 
     unit_aggregates = ", ".join(
-        f"{unit_aggregate(metric, event_parameters[metric.event], experiment)} AS \"{aliases[metric.name]}\""
+        f"{unit_aggregate(metric, filter_parameters[metric.event], experiment)} AS \"{aliases[metric.name]}\""
         for metric in experiment.metrics
     )
     unit_values = ", ".join(f'coalesce(u."{alias}", 0) AS "{alias}"' for alias in aliases.values())
@@ -97,9 +115,8 @@ def variant_moments(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs
     window = experiment.window_seconds
     query = render(
         "variant_moments",
-        exposures=logs.exposures.view,
+        exposed=exposed,
         events=logs.events.view,
-        experiment_filter=_experiment_filter(logs),
         window_condition='AND e."timestamp" < x."first_exposure" + to_seconds($window_seconds)' if window is not None else "",
         event_names=", ".join(event_parameters.values()),
         unit_aggregates=unit_aggregates,
@@ -107,8 +124,6 @@ def variant_moments(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs
         variant_moments=moments,
     )
     parameters: dict[str, Any] = {name[1:]: event for event, name in event_parameters.items()}
-    if logs.has_experiment_column:
-        parameters["experiment"] = experiment.name
     if window is not None:
         parameters["window_seconds"] = window
     rows = _fetch_dicts(con, query, parameters)

@@ -44,7 +44,8 @@ def analyze(config: Experiment | str | Path, *, events: Any = None, exposures: A
 
     with connect() as con, _engine_errors_as_data_errors():
         logs = prepare_logs(con, experiment, events, exposures)
-        counts = aggregation.count_exposures(con, experiment, logs)
+        exposed = aggregation.build_exposed_units(con, experiment, logs)
+        counts = aggregation.count_exposures(con, exposed)
         if not counts.units and logs.has_experiment_column:
             found = aggregation.experiments_in_exposures(con, logs)
             raise DataError(
@@ -52,7 +53,7 @@ def analyze(config: Experiment | str | Path, *, events: Any = None, exposures: A
                 f"{', '.join(found) or 'none'}. Fix [experiment] name or the exposures log"
             )
         variants = _check_variants(experiment, counts, logs.exposures.label)
-        moments = aggregation.variant_moments(con, experiment, logs)
+        moments = aggregation.variant_moments(con, experiment, logs, exposed)
 
     checks = (_srm_check(experiment, counts, variants),)
     rows = tuple(

@@ -2,23 +2,22 @@
 --
 -- A unit's analysis window opens at its first exposure and, with a window, closes
 -- $window_seconds later (end exclusive). Units exposed to several variants are excluded.
+-- With a single event name, the per-metric FILTER clauses are left out (the WHERE does it).
 -- Exposed units without any event in their window count as zeros (LEFT JOIN + coalesce).
 -- Only the events named by the metrics are read (the IN filter is pushed into the scan).
 --
 -- Slots (identifiers quoted, values as bind parameters, filled by iterate/aggregation.py):
---   {exposures}, {events}   normalized relations
---   {experiment_filter}     empty or WHERE "experiment" = $experiment
+--   {exposed}               the unit spine made by exposed_units.sql
+--   {events}                normalized events relation
 --   {window_condition}      empty or AND e."timestamp" < x."first_exposure" + to_seconds($window_seconds)
 --   {event_names}           bind parameters of the metrics' event names
 --   {unit_aggregates}       one per-unit aggregate per metric, aliased "m0", "m1", ...
 --   {unit_values}           coalesce(u."m0", 0) AS "m0", ...
 --   {variant_moments}       avg("m0") AS "m0_mean", var_samp("m0") AS "m0_variance", ...
 WITH exposed AS (
-    SELECT "user_id", min("timestamp") AS "first_exposure", min("variant") AS "variant"
-    FROM {exposures}
-    {experiment_filter}
-    GROUP BY "user_id"
-    HAVING count(DISTINCT "variant") = 1
+    SELECT "user_id", "first_exposure", "variant"
+    FROM {exposed}
+    WHERE NOT "multiple_variants"
 ),
 unit_metrics AS (
     SELECT e."user_id", {unit_aggregates}

@@ -19,7 +19,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 
 import iterate
 from conftest import BASE, write_config, write_logs
-from iterate.aggregation import variant_moments
+from iterate.aggregation import build_exposed_units, variant_moments
 from iterate.engine import connect
 from iterate.ingest import prepare_logs
 
@@ -186,7 +186,7 @@ def test_variant_moments_equal_polars(experiment_dir, reference):
     experiment = iterate.load_config(config)
     with connect() as con:
         logs = prepare_logs(con, experiment, experiment.events, experiment.exposures)
-        computed = variant_moments(con, experiment, logs).moments
+        computed = variant_moments(con, experiment, logs, build_exposed_units(con, experiment, logs)).moments
     assert set(computed) == set(COLUMNS)
     for metric, by_variant in computed.items():
         assert set(by_variant) == set(VARIANTS)
@@ -270,7 +270,7 @@ def test_values_near_1e8_keep_their_variance(tmp_path):
     experiment = iterate.load_config(config)
     with connect() as con:
         logs = prepare_logs(con, experiment, experiment.events, experiment.exposures)
-        moments = variant_moments(con, experiment, logs).moments["revenue"]
+        moments = variant_moments(con, experiment, logs, build_exposed_units(con, experiment, logs)).moments["revenue"]
     for variant, values in (("control", control), ("treatment", treatment)):
         assert moments[variant].n == n
         assert moments[variant].mean == pytest.approx(values.mean(), rel=1e-12)

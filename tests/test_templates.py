@@ -32,6 +32,7 @@ SLOT_FILLS: dict[str, tuple[str, ...]] = {
         '"event" AS "event", CAST("value" AS DOUBLE) AS "value:value"',
     ),
     "exposures": ('"iterate_exposures"',),
+    "exposed": ('"iterate_exposed"',),
     "events": ('"iterate_events"',),
     "experiment_filter": ("", 'WHERE "experiment" = $experiment'),
     "window_condition": ("", 'AND e."timestamp" < x."first_exposure" + to_seconds($window_seconds)'),
@@ -76,6 +77,11 @@ def con():
         "('u4', TIMESTAMP '2026-01-05 10:00:00', 'control', 'exp'), "
         "('u4', TIMESTAMP '2026-01-05 11:00:00', 'treatment', 'exp')) AS t(\"user_id\", \"timestamp\", \"variant\", \"experiment\")"
     )
+    connection.execute(
+        "CREATE TABLE iterate_exposed AS SELECT \"user_id\", min(\"timestamp\") AS \"first_exposure\", "
+        "min(\"variant\") AS \"variant\", min(\"variant\") <> max(\"variant\") AS \"multiple_variants\" "
+        "FROM iterate_exposures GROUP BY ALL"
+    )
     yield connection
     connection.close()
 
@@ -115,7 +121,8 @@ def test_variant_moments_template_values(con):
         "variant_moments",
         **{slot: SLOT_FILLS[slot][-1] for slot in slots_of("variant_moments")},
     )
-    cursor = con.execute(query, PARAMETERS)
+    used = set(re.findall(r"\$(\w+)", re.sub(r"--[^\n]*", "", query)))
+    cursor = con.execute(query, {key: PARAMETERS[key] for key in used})
     names = [column[0].lower() for column in cursor.description]
     rows = {row[0]: dict(zip(names, row)) for row in cursor.fetchall()}
     # control: u1 buys 2.5 in its window; treatment: u2 only views, u3 buys after the 7-day window
@@ -152,4 +159,4 @@ def test_the_real_code_path_renders_templates_that_exist(tmp_path, monkeypatch):
     )
     iterate.analyze(config)
     assert set(used) <= set(templates.template_names())
-    assert {"normalize", "exposure_summary", "variant_moments", "column_problems"} <= set(used)
+    assert {"normalize", "exposed_units", "exposure_summary", "variant_moments", "column_problems"} <= set(used)
