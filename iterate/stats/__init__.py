@@ -1,8 +1,10 @@
 """Statistics on summary statistics (moments) only: no engine, no data frames.
 
-Everything here takes per-arm ``Moments`` (count, mean, sample variance) and
-returns flat, frozen results, so it runs the same whatever engine produced the
-numbers, and works in a notebook with numbers typed by hand.
+Everything here takes per-arm summaries (``Moments``: count, mean, sample
+variance; ``RatioMoments`` for ratio metrics; ``QuantileSummary``) or per-test
+numbers (p-values, per-segment effects) and returns flat, frozen results, so
+it runs the same whatever engine produced the numbers, and works in a
+notebook with numbers typed by hand.
 
 Example:
     >>> from iterate.stats import Moments, welch_t_test
@@ -15,21 +17,49 @@ Example:
 
 from __future__ import annotations
 
-from iterate.stats.estimate import Alternative, Estimate, Status, interval_and_p_value, relative_lift
+from iterate.stats.estimate import (
+    Alternative,
+    Estimate,
+    Status,
+    interval_and_p_value,
+    relative_difference,
+)
+from iterate.stats.heterogeneity import (
+    HeterogeneityResult,
+    SegmentDeviation,
+    heterogeneity_test,
+    segment_deviations,
+)
 from iterate.stats.means import welch_t_test
 from iterate.stats.moments import Moments
+from iterate.stats.multiplicity import Correction, adjust_p_values
 from iterate.stats.proportions import two_proportion_z_test
+from iterate.stats.quantile import QuantileRanks, QuantileSummary, quantile_rank_bounds, quantile_test
+from iterate.stats.ratio import RatioMoments, delta_method_test, relative_lift
 from iterate.stats.srm import SrmResult, sample_ratio_mismatch
 
 __all__ = [
     "Alternative",
+    "Correction",
     "Estimate",
+    "HeterogeneityResult",
     "Moments",
+    "QuantileRanks",
+    "QuantileSummary",
+    "RatioMoments",
+    "SegmentDeviation",
     "SrmResult",
     "Status",
+    "adjust_p_values",
+    "delta_method_test",
+    "heterogeneity_test",
     "interval_and_p_value",
+    "quantile_rank_bounds",
+    "quantile_test",
+    "relative_difference",
     "relative_lift",
     "sample_ratio_mismatch",
+    "segment_deviations",
     "two_proportion_z_test",
     "welch_t_test",
 ]

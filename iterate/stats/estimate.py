@@ -16,12 +16,11 @@ from typing import Literal, get_args
 from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
 from iterate.errors import StatsError
-from iterate.stats.moments import Moments
 
 Alternative = Literal["two-sided", "greater", "less"]
 """Alternative hypothesis about ``effect = treatment - control``: ``"greater"`` means > 0."""
 
-Status = Literal["ok", "zero_variance", "too_few_units"]
+Status = Literal["ok", "zero_variance", "too_few_units", "zero_denominator"]
 """Why test fields may be ``None``: ``ok`` when everything could be computed."""
 
 ALTERNATIVES: tuple[str, ...] = get_args(Alternative)
@@ -37,17 +36,23 @@ class Estimate:
 
     - ``too_few_units``: an arm has fewer than 2 units. Means and effect are
       given when both arms have at least one unit; test fields are ``None``.
+    - ``zero_denominator``: an arm of a ratio metric has a denominator mean
+      of 0, so its ratio is undefined; that arm's mean, the effect and all
+      test fields are ``None``.
     - ``zero_variance``: the standard error is 0. Effect is given;
       statistic, p-value and intervals are ``None``.
     - Relative fields are ``None`` when the control mean is 0.
 
+    For a ratio metric the arm "means" are the ratios of means; for a
+    quantile metric they are the arms' sample quantiles.
+
     Attributes:
-        method: Name of the test, e.g. ``"welch_t"``.
-        status: ``"ok"``, ``"zero_variance"`` or ``"too_few_units"``.
+        method: Name of the test, e.g. ``"welch_t"``, ``"delta_ratio"``.
+        status: ``"ok"``, ``"zero_variance"``, ``"too_few_units"`` or ``"zero_denominator"``.
         alternative: ``"two-sided"``, ``"greater"`` or ``"less"``.
         alpha: Significance level, in (0, 1).
-        control_mean: Control mean (``None`` if the arm is empty).
-        treatment_mean: Treatment mean (``None`` if the arm is empty).
+        control_mean: Control mean (``None`` if the arm is empty or undefined).
+        treatment_mean: Treatment mean (``None`` if the arm is empty or undefined).
         effect: ``treatment_mean - control_mean``.
         ci_low: Lower bound of the effect's interval.
         ci_high: Upper bound of the effect's interval.
@@ -92,8 +97,17 @@ def check_alternative_and_alpha(alternative: str, alpha: float) -> None:
     """
     if alternative not in ALTERNATIVES:
         raise StatsError(f"alternative == {alternative!r}, must be one of {', '.join(ALTERNATIVES)}")
+    check_alpha(alpha)
+
+
+def check_alpha(alpha: float, name: str = "alpha") -> None:
+    """Raise StatsError unless ``0 < alpha < 1`` (also used for quantile levels).
+
+    Example:
+        >>> check_alpha(0.05)
+    """
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
-        raise StatsError(f"alpha == {alpha!r}, must be in (0, 1)")
+        raise StatsError(f"{name} == {alpha!r}, must be in (0, 1)")
 
 
 def interval_and_p_value(
@@ -157,97 +171,55 @@ def interval_and_p_value(
     return -math.inf, effect + half_width, statistic, cdf(statistic)
 
 
-def relative_lift(
-    control: Moments,
-    treatment: Moments,
+def relative_difference(
+    control: float,
+    control_variance: float | None,
+    treatment: float,
+    treatment_variance: float | None,
     *,
-    alternative: Alternative = "two-sided",
-    alpha: float = 0.05,
+    alternative: Alternative,
+    alpha: float,
 ) -> tuple[float | None, float | None, float | None]:
-    """Relative effect ``treatment_mean / control_mean - 1`` and its interval.
+    """Relative difference ``treatment / control - 1`` of two independent estimates.
 
-    Delta method for the ratio of two independent sample means (Deng,
-    Knoblich & Lu 2018, "Applying the Delta Method in Metric Analytics",
-    KDD, the first-order variance of a ratio of means, applied to the
-    percent change with zero covariance between independent arms):
+    First-order delta method for a ratio of two independent, asymptotically
+    normal estimates (Deng, Knoblich & Lu 2018, "Applying the Delta Method
+    in Metric Analytics: A Practical Guide with Novel Ideas", KDD, the
+    ratio-of-means variance with zero covariance between the arms):
 
-        Var(mt / mc) ~= var_t / (n_t * mc**2) + mt**2 * var_c / (n_c * mc**4)
+        Var(t / c) ~= Var(t) / c**2 + t**2 * Var(c) / c**4
 
-    The interval is normal, from :func:`interval_and_p_value`.
+    This is the one implementation of relative effects: means, ratios and
+    quantiles all pass their estimates and variances here.
 
     Args:
-        control: Control moments.
-        treatment: Treatment moments.
+        control: Control estimate.
+        control_variance: Variance of the control estimate, None if unknown.
+        treatment: Treatment estimate.
+        treatment_variance: Variance of the treatment estimate, None if unknown.
         alternative: ``"two-sided"``, ``"greater"`` or ``"less"``.
         alpha: Significance level, in (0, 1).
 
     Returns:
-        ``(relative_effect, ci_low, ci_high)``. ``relative_effect`` is None
-        when an arm is empty or the control mean is 0; the bounds are None
-        also when an arm has fewer than 2 units or the variance is 0.
+        ``(relative, ci_low, ci_high)``; all None when ``control == 0``, the
+        bounds None when a variance is unknown or the variance is 0.
 
     Example:
-        >>> rel, low, high = relative_lift(Moments(1000, 10.0, 4.0), Moments(1000, 10.3, 4.2))
+        >>> rel, low, high = relative_difference(10.0, 0.004, 10.3, 0.0042,
+        ...                                      alternative="two-sided", alpha=0.05)
         >>> round(rel, 4), round(low, 4), round(high, 4)
         (0.03, 0.012, 0.048)
     """
     check_alternative_and_alpha(alternative, alpha)
-    if control.n == 0 or treatment.n == 0 or control.mean == 0:
+    if control == 0:
         return None, None, None
-    ratio = treatment.mean / control.mean
-    if control.n < 2 or treatment.n < 2:
-        return ratio - 1, None, None
-    variance = (
-        treatment.variance / (treatment.n * control.mean**2)
-        + treatment.mean**2 * control.variance / (control.n * control.mean**4)
-    )
-    if variance <= 0:
-        return ratio - 1, None, None
+    relative = treatment / control - 1
+    if control_variance is None or treatment_variance is None:
+        return relative, None, None
+    variance = treatment_variance / control**2 + treatment**2 * control_variance / control**4
+    if not variance > 0:
+        return relative, None, None
     low, high, _, _ = interval_and_p_value(
-        ratio - 1, math.sqrt(variance), alternative=alternative, alpha=alpha
+        relative, math.sqrt(variance), alternative=alternative, alpha=alpha
     )
-    return ratio - 1, low, high
-
-
-def degenerate_estimate(
-    method: str,
-    control: Moments,
-    treatment: Moments,
-    *,
-    alternative: Alternative,
-    alpha: float,
-    std_error: float | None = None,
-) -> Estimate | None:
-    """The Estimate of a comparison that cannot be tested, or None if it can.
-
-    ``too_few_units`` when an arm has fewer than 2 units; ``zero_variance``
-    when ``std_error`` is 0. Shared by the tests so the statuses agree.
-
-    Example:
-        >>> degenerate_estimate("welch_t", Moments(1, 2.0, 0.0), Moments(5, 3.0, 1.0),
-        ...                     alternative="two-sided", alpha=0.05).status
-        'too_few_units'
-    """
-    if control.n >= 2 and treatment.n >= 2 and std_error != 0:
-        return None
-    status: Status = "zero_variance" if control.n >= 2 and treatment.n >= 2 else "too_few_units"
-    both = control.n >= 1 and treatment.n >= 1
-    rel, rel_low, rel_high = relative_lift(control, treatment, alternative=alternative, alpha=alpha)
-    return Estimate(
-        method=method,
-        status=status,
-        alternative=alternative,
-        alpha=alpha,
-        control_mean=control.mean if control.n else None,
-        treatment_mean=treatment.mean if treatment.n else None,
-        effect=treatment.mean - control.mean if both else None,
-        ci_low=None,
-        ci_high=None,
-        std_error=std_error if status == "zero_variance" else None,
-        statistic=None,
-        df=None,
-        p_value=None,
-        relative_effect=rel,
-        relative_ci_low=rel_low,
-        relative_ci_high=rel_high,
-    )
+    return relative, low, high

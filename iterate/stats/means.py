@@ -1,4 +1,4 @@
-"""Welch's t test for the difference of two means.
+"""Welch's t test for the difference of two means: the delta-method test with denominator 1.
 
 Example:
     >>> from iterate.stats import Moments, welch_t_test
@@ -9,17 +9,11 @@ Example:
 
 from __future__ import annotations
 
-import math
+import dataclasses
 
-from iterate.stats.estimate import (
-    Alternative,
-    Estimate,
-    check_alternative_and_alpha,
-    degenerate_estimate,
-    interval_and_p_value,
-    relative_lift,
-)
+from iterate.stats.estimate import Alternative, Estimate
 from iterate.stats.moments import Moments
+from iterate.stats.ratio import RatioMoments, delta_method_test
 
 
 def welch_t_test(
@@ -39,7 +33,10 @@ def welch_t_test(
         se**2 = v_c / n_c + v_t / n_t
         df = se**4 / ((v_c / n_c)**2 / (n_c - 1) + (v_t / n_t)**2 / (n_t - 1))
 
-    Matches ``scipy.stats.ttest_ind(treatment, control, equal_var=False)``.
+    A mean is a ratio metric whose denominator is 1 for every unit, so this
+    is :func:`iterate.stats.ratio.delta_method_test` on
+    :meth:`RatioMoments.from_mean` (one code path). Matches
+    ``scipy.stats.ttest_ind(treatment, control, equal_var=False)``.
 
     Args:
         control: Control moments.
@@ -59,37 +56,8 @@ def welch_t_test(
         >>> round(e.ci_low, 4), e.ci_high, round(e.p_value, 4)
         (0.1679, inf, 0.007)
     """
-    check_alternative_and_alpha(alternative, alpha)
-    if control.n < 2 or treatment.n < 2:
-        return degenerate_estimate("welch_t", control, treatment, alternative=alternative, alpha=alpha)
-    var_c = control.variance / control.n
-    var_t = treatment.variance / treatment.n
-    std_error = math.sqrt(var_c + var_t)
-    if std_error == 0:
-        return degenerate_estimate(
-            "welch_t", control, treatment, alternative=alternative, alpha=alpha, std_error=0.0
-        )
-    df = (var_c + var_t) ** 2 / (var_c**2 / (control.n - 1) + var_t**2 / (treatment.n - 1))
-    effect = treatment.mean - control.mean
-    ci_low, ci_high, statistic, p_value = interval_and_p_value(
-        effect, std_error, alternative=alternative, alpha=alpha, df=df
+    estimate = delta_method_test(
+        RatioMoments.from_mean(control), RatioMoments.from_mean(treatment),
+        alternative=alternative, alpha=alpha,
     )
-    rel, rel_low, rel_high = relative_lift(control, treatment, alternative=alternative, alpha=alpha)
-    return Estimate(
-        method="welch_t",
-        status="ok",
-        alternative=alternative,
-        alpha=alpha,
-        control_mean=control.mean,
-        treatment_mean=treatment.mean,
-        effect=effect,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        std_error=std_error,
-        statistic=statistic,
-        df=df,
-        p_value=p_value,
-        relative_effect=rel,
-        relative_ci_low=rel_low,
-        relative_ci_high=rel_high,
-    )
+    return dataclasses.replace(estimate, method="welch_t")

@@ -17,11 +17,10 @@ from iterate.stats.estimate import (
     Alternative,
     Estimate,
     check_alternative_and_alpha,
-    degenerate_estimate,
     interval_and_p_value,
-    relative_lift,
 )
 from iterate.stats.moments import Moments
+from iterate.stats.ratio import degenerate_estimate, relative_lift
 
 
 def _bernoulli(arm: Moments, name: str) -> Moments:
@@ -54,7 +53,7 @@ def two_proportion_z_test(
       ``std_error`` reports this one.
 
     The relative effect uses the delta method on the Bernoulli variances
-    (see :func:`iterate.stats.estimate.relative_lift`).
+    (see :func:`iterate.stats.ratio.relative_lift`).
 
     Args:
         control: Control moments (``mean`` is the proportion).

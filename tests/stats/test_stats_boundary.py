@@ -10,7 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ["iterate.stats", "iterate.stats.moments", "iterate.stats.estimate",
-           "iterate.stats.means", "iterate.stats.proportions", "iterate.stats.srm"]
+           "iterate.stats.means", "iterate.stats.proportions", "iterate.stats.srm",
+           "iterate.stats.ratio", "iterate.stats.quantile", "iterate.stats.multiplicity",
+           "iterate.stats.heterogeneity"]
 
 
 def test_stats_imports_no_engine_and_no_scipy_stats() -> None:
