@@ -1,0 +1,23 @@
+"""Experiment configuration: the TOML file of DESIGN.md, or the same objects built in Python."""
+
+from __future__ import annotations
+
+from iterate.config.durations import parse_duration
+from iterate.config.model import (
+    EVENT_COLUMNS,
+    EXPOSURE_COLUMNS,
+    METRIC_TYPES,
+    UNIT_METRIC_TYPES,
+    Cap,
+    Condition,
+    Experiment,
+    Metric,
+    Side,
+    Source,
+)
+from iterate.config.toml import load_config, parse_config, parse_timestamp
+
+__all__ = [
+    "EVENT_COLUMNS", "EXPOSURE_COLUMNS", "METRIC_TYPES", "UNIT_METRIC_TYPES", "Cap", "Condition", "Experiment",
+    "Metric", "Side", "Source", "load_config", "parse_config", "parse_duration", "parse_timestamp",
+]

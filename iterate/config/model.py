@@ -1,0 +1,388 @@
+"""The objects an analysis is configured with: :class:`Experiment`, :class:`Metric` and their parts.
+
+They are what the TOML file parses into, and can be built directly in Python. Each validates
+itself on construction and lists every problem at once in one :class:`ConfigError`.
+
+Example:
+    >>> from iterate.config import Experiment, Metric
+    >>> experiment = Experiment(
+    ...     name="checkout_v2",
+    ...     control="control",
+    ...     metrics=(Metric(name="conversion", type="proportion", event="purchase"),),
+    ... )
+    >>> experiment.metrics[0].role
+    'success'
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from iterate.config.durations import parse_duration
+from iterate.errors import ConfigError
+
+MetricType = Literal["proportion", "mean", "count", "ratio", "quantile", "retention", "time_to_event"]
+Role = Literal["success", "guardrail", "deterioration"]
+Direction = Literal["increase", "decrease"]
+Operator = Literal["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge"]
+Correction = Literal["holm", "bonferroni", "benjamini-hochberg", "none"]
+
+METRIC_TYPES: tuple[str, ...] = ("proportion", "mean", "count", "ratio", "quantile", "retention", "time_to_event")
+ROLES: tuple[str, ...] = ("success", "guardrail", "deterioration")
+DIRECTIONS: tuple[str, ...] = ("increase", "decrease")
+OPERATORS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge")
+CORRECTIONS: tuple[str, ...] = ("holm", "bonferroni", "benjamini-hochberg", "none")
+
+EVENT_COLUMNS: tuple[str, ...] = ("user_id", "timestamp", "event", "value", "variant", "experiment")
+EXPOSURE_COLUMNS: tuple[str, ...] = ("user_id", "experiment", "variant", "timestamp")
+UNIT_METRIC_TYPES: tuple[str, ...] = ("proportion", "mean", "count", "ratio", "retention", "time_to_event")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One ``where`` condition: ``column <operator> value``; ``in`` / ``not_in`` take a tuple.
+
+    Written in TOML as ``where = { platform = "ios" }`` (eq), ``{ platform = ["ios", "android"] }``
+    (in) or ``{ amount = { gt = 0 } }``.
+    """
+
+    column: str
+    operator: Operator
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One side of a ratio metric: the per-unit sum of ``value`` (or count) over ``event`` rows."""
+
+    event: str
+    value: str | None = None
+    where: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """Outlier capping of per-unit values: at a fixed ``value``, or at a pooled ``percentile`` (0-1)."""
+
+    value: float | None = None
+    percentile: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One metric of an experiment, aggregated per unit (or per event, for quantiles) and compared per variant.
+
+    Attributes:
+        name: Identifier shown in reports.
+        type: ``proportion`` (unit did ``event``), ``count`` (events per unit), ``mean`` (per-unit
+            sum of ``value``, or 1 per event), ``ratio`` (sum of ``numerator`` over sum of
+            ``denominator``, per-unit sums, delta method), ``quantile`` (the ``quantile`` of event
+            values, clustered by unit), ``retention`` (unit active within ``days`` after exposure),
+            ``time_to_event`` (hours from window start to the unit's first ``event``, among units
+            that did it).
+        event: Event name (all types but ``ratio``).
+        value: Numeric column of the events log (``mean``, ``quantile``).
+        role: ``success``, ``guardrail`` or ``deterioration``.
+        direction: Which way is good: ``increase`` or ``decrease``.
+        where: Conditions on event columns, applied to this metric's events.
+        window: Window overriding the experiment's (e.g. conversion within ``"1d"``).
+        numerator: Numerator side of a ratio.
+        denominator: Denominator side of a ratio.
+        quantile: Probability of a quantile metric, in (0, 1).
+        days: ``(first, last)`` days after exposure for retention, inclusive; day N is
+            ``[start + N days, start + N+1 days)``. Units whose last day is not yet observable
+            at the end of the data are left out and counted.
+        cap: Outlier capping of per-unit values.
+    """
+
+    name: str
+    type: MetricType
+    event: str | None = None
+    value: str | None = None
+    role: Role = "success"
+    direction: Direction = "increase"
+    where: tuple[Condition, ...] = ()
+    window: str | None = None
+    numerator: Side | None = None
+    denominator: Side | None = None
+    quantile: float | None = None
+    days: tuple[int, int] | None = None
+    cap: Cap | None = None
+
+    @property
+    def window_seconds(self) -> float | None:
+        """The metric's own window in seconds, or ``None`` when it follows the experiment's."""
+        return None if self.window is None else parse_duration(self.window)
+
+    @property
+    def sides(self) -> tuple[Side, ...]:
+        """Event aggregates this metric reads: ``(numerator, denominator)`` or one side."""
+        if self.type == "ratio":
+            return tuple(side for side in (self.numerator, self.denominator) if side is not None)
+        return (Side(event=self.event or "", value=self.value, where=self.where),)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a log comes from: a file path / glob / folder, or a table in a DuckDB database file."""
+
+    path: str
+    table: str | None = None
+
+    def describe(self) -> str:
+        """Human-readable name used in messages."""
+        return f"{self.path} (table {self.table})" if self.table else self.path
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """An experiment or rollout to analyze: arms, metrics, data, columns and checks.
+
+    Attributes:
+        name: Experiment name; exposures are filtered on it when they have an experiment column.
+        control: Control variant; every other variant is compared with it.
+        metrics: Metrics to analyze.
+        alpha: Significance level, in (0, 1).
+        window: Metric window after a unit's window start, such as ``"7d"``; ``None``: no end.
+        expected_split: Planned share per variant (declares the variants); ``None``: equal split
+            over the observed variants.
+        correction: Multiple-comparison correction across variants and metrics (and segments).
+        segments: Dimension columns (of the exposures, else of the events) to break metrics down by.
+        where: Conditions selecting units (on exposure columns) or events (on event columns).
+        exposure_delay: Time between first exposure and the start of a unit's window (e.g. ``"1h"``).
+        as_of: Analysis end: exposures and events after it are ignored.
+        exposure_event: Take exposures from this event of the events log (with its ``variant``
+            column) instead of an exposures log.
+        events: Events log source (overridable at analysis time).
+        exposures: Exposures log source (overridable at analysis time).
+        event_columns: Default event column names to the log's names.
+        exposure_columns: Default exposure column names to the log's names.
+        srm_threshold: p-value under which the sample ratio is declared mismatched.
+        multiple_exposure_threshold: Share of units exposed to several variants that invalidates.
+        pre_period: Pre-exposure period in which metrics are compared for imbalance.
+        imbalance_threshold: p-value under which a pre-exposure difference invalidates.
+    """
+
+    name: str
+    control: str
+    metrics: tuple[Metric, ...]
+    alpha: float = 0.05
+    window: str | None = None
+    expected_split: Mapping[str, float] | None = None
+    correction: Correction = "holm"
+    segments: tuple[str, ...] = ()
+    where: tuple[Condition, ...] = ()
+    exposure_delay: str | None = None
+    as_of: datetime | None = None
+    exposure_event: str | None = None
+    events: Source | None = None
+    exposures: Source | None = None
+    event_columns: Mapping[str, str] = field(default_factory=lambda: {c: c for c in EVENT_COLUMNS})
+    exposure_columns: Mapping[str, str] = field(default_factory=lambda: {c: c for c in EXPOSURE_COLUMNS})
+    srm_threshold: float = 0.001
+    multiple_exposure_threshold: float = 0.01
+    pre_period: str | None = "7d"
+    imbalance_threshold: float = 0.001
+
+    def __post_init__(self) -> None:
+        problems = experiment_problems(self)
+        if problems:
+            raise ConfigError("invalid experiment configuration:", problems)
+
+    @property
+    def window_seconds(self) -> float | None:
+        """Metric window length in seconds, or ``None`` for an open window."""
+        return None if self.window is None else parse_duration(self.window)
+
+    @property
+    def exposure_delay_seconds(self) -> float:
+        """Seconds from first exposure to window start."""
+        return 0.0 if self.exposure_delay is None else parse_duration(self.exposure_delay)
+
+    @property
+    def pre_period_seconds(self) -> float | None:
+        """Length of the pre-exposure period compared for imbalance, or ``None`` for no check."""
+        return None if self.pre_period is None else parse_duration(self.pre_period)
+
+    @property
+    def variants(self) -> tuple[str, ...] | None:
+        """Declared variants (control first), or ``None`` when taken from the data."""
+        if self.expected_split is None:
+            return None
+        others = [v for v in self.expected_split if v != self.control]
+        return (self.control, *others)
+
+    def replace(self, **changes: Any) -> Experiment:
+        """A validated copy with ``changes`` applied (e.g. ``as_of``, ``segments``)."""
+        return replace(self, **changes)
+
+
+def experiment_problems(experiment: Experiment) -> list[str]:
+    """Every problem of an experiment's values, each naming the key and the fix."""
+    problems: list[str] = []
+    if not experiment.name:
+        problems.append("[experiment] name is empty; give the experiment a name")
+    problems += _probability("[experiment] alpha", experiment.alpha, example="0.05")
+    problems += _probability("[experiment] srm_threshold", experiment.srm_threshold, example="0.001")
+    problems += _probability("[experiment] multiple_exposure_threshold", experiment.multiple_exposure_threshold,
+                             example="0.01")
+    problems += _probability("[experiment] imbalance_threshold", experiment.imbalance_threshold, example="0.001")
+    for key in ("window", "exposure_delay", "pre_period"):
+        problems += _duration(f"[experiment] {key}", getattr(experiment, key), allow_zero=key == "exposure_delay")
+    problems += _choice_problem("[experiment]", "correction", experiment.correction, CORRECTIONS)
+    if experiment.as_of is not None and not isinstance(experiment.as_of, datetime):
+        problems.append(f"[experiment] as_of == {experiment.as_of!r}, must be a date-time like 2026-01-20T00:00:00Z")
+    if not isinstance(experiment.segments, tuple) or not all(isinstance(s, str) and s for s in experiment.segments):
+        problems.append(f"[experiment] segments == {experiment.segments!r}, must be a list of column names")
+    problems += _conditions_problems("[experiment] where", experiment.where)
+    problems += _split_problems(experiment)
+    if not experiment.metrics:
+        problems.append("no [[metrics]]: add at least one metric to analyze")
+    seen: set[str] = set()
+    for position, metric in enumerate(experiment.metrics, start=1):
+        where = f"[[metrics]] #{position} ({metric.name})"
+        if metric.name in seen:
+            problems.append(f"{where}: the name `{metric.name}` is used twice; metric names must be unique")
+        seen.add(metric.name)
+        problems += metric_problems(metric, where)
+    for label, mapping, defaults in (
+        ("events", experiment.event_columns, EVENT_COLUMNS),
+        ("exposures", experiment.exposure_columns, EXPOSURE_COLUMNS),
+    ):
+        problems += [unknown_key(f"[columns.{label}]", key, defaults) for key in mapping if key not in defaults]
+    return problems
+
+
+def metric_problems(metric: Metric, where: str) -> list[str]:
+    """Every problem of one metric's values."""
+    problems = _choice_problem(where, "type", metric.type, METRIC_TYPES)
+    problems += _choice_problem(where, "role", metric.role, ROLES)
+    problems += _choice_problem(where, "direction", metric.direction, DIRECTIONS)
+    problems += _duration(f"{where} window", metric.window)
+    problems += _conditions_problems(f"{where} where", metric.where)
+    if metric.type == "ratio":
+        for label, side in (("numerator", metric.numerator), ("denominator", metric.denominator)):
+            if side is None:
+                problems.append(f"{where}: a ratio needs `{label} = {{ event = \"...\" }}`")
+            else:
+                problems += _side_problems(f"{where} {label}", side)
+        if metric.event is not None or metric.value is not None:
+            problems.append(f"{where}: a ratio takes `numerator` and `denominator`, not `event` / `value`")
+    else:
+        if not isinstance(metric.event, str) or not metric.event:
+            problems.append(f"{where}: `event` is missing; name the event this metric reads")
+        if metric.numerator is not None or metric.denominator is not None:
+            problems.append(f"{where}: `numerator` / `denominator` only apply to type = \"ratio\"")
+        if metric.value is not None and (not isinstance(metric.value, str) or not metric.value):
+            problems.append(f"{where}: value == {metric.value!r}, must be the name of a numeric column")
+        elif metric.value is not None and metric.type not in ("mean", "quantile"):
+            problems.append(f"{where}: `value` only applies to type = \"mean\" or \"quantile\"; remove it or change the type")
+    if metric.type == "quantile":
+        if metric.value is None:
+            problems.append(f"{where}: a quantile metric needs `value`, the column whose quantile is taken")
+        if not _is_number(metric.quantile) or not 0 < metric.quantile < 1:
+            problems.append(f"{where}: quantile == {metric.quantile!r}, must be in (0, 1), such as 0.95")
+    elif metric.quantile is not None:
+        problems.append(f"{where}: `quantile` only applies to type = \"quantile\"")
+    if metric.type == "retention":
+        days = metric.days
+        if not (isinstance(days, tuple) and len(days) == 2 and all(isinstance(d, int) and not isinstance(d, bool) for d in days)
+                and 0 <= days[0] <= days[1]):
+            problems.append(f"{where}: retention needs `day = N` or `days = [first, last]` with 0 <= first <= last")
+    elif metric.days is not None:
+        problems.append(f"{where}: `day` / `days` only apply to type = \"retention\"")
+    if metric.cap is not None:
+        cap = metric.cap
+        if (cap.value is None) == (cap.percentile is None):
+            problems.append(f"{where}: cap must be a number (cap = 1000) or a percentile (cap = {{ percentile = 0.99 }})")
+        elif cap.percentile is not None and (not _is_number(cap.percentile) or not 0 < cap.percentile < 1):
+            problems.append(f"{where}: cap percentile == {cap.percentile!r}, must be in (0, 1), such as 0.99")
+        elif cap.value is not None and not _is_number(cap.value):
+            problems.append(f"{where}: cap == {cap.value!r}, must be a number")
+        if metric.type in ("proportion", "retention", "quantile"):
+            problems.append(f"{where}: cap does not apply to type = \"{metric.type}\"")
+    return problems
+
+
+def _side_problems(where: str, side: Side) -> list[str]:
+    problems = []
+    if not isinstance(side.event, str) or not side.event:
+        problems.append(f"{where}: `event` is missing")
+    if side.value is not None and (not isinstance(side.value, str) or not side.value):
+        problems.append(f"{where}: value == {side.value!r}, must be the name of a numeric column")
+    return problems + _conditions_problems(f"{where} where", side.where)
+
+
+def _conditions_problems(where: str, conditions: tuple[Condition, ...]) -> list[str]:
+    problems = []
+    for condition in conditions:
+        problems += _choice_problem(where, f"operator on `{condition.column}`", condition.operator, OPERATORS)
+        if condition.operator in ("in", "not_in"):
+            if not isinstance(condition.value, tuple) or not condition.value:
+                problems.append(f"{where}: `{condition.column}` {condition.operator} needs a non-empty list")
+        elif not isinstance(condition.value, (str, int, float, bool, datetime)):
+            problems.append(f"{where}: `{condition.column}` compares with {condition.value!r}; use a string or a number")
+    return problems
+
+
+def _split_problems(experiment: Experiment) -> list[str]:
+    split = experiment.expected_split
+    if split is None:
+        return []
+    if not isinstance(split, Mapping):
+        return [f"[experiment] expected_split == {split!r}, must be a table of shares like {{ control = 0.5, treatment = 0.5 }}"]
+    problems = []
+    if experiment.control not in split:
+        problems.append(
+            f"[experiment] expected_split has no share for the control `{experiment.control}`; "
+            f"add `{experiment.control} = ...` or fix `control`"
+        )
+    if len(split) < 2:
+        problems.append("[experiment] expected_split needs at least two variants (control and a treatment)")
+    for variant, share in split.items():
+        if not _is_number(share) or share <= 0:
+            problems.append(f"[experiment] expected_split.{variant} == {share!r}, must be a positive number")
+    return problems
+
+
+def _probability(where: str, value: object, *, example: str) -> list[str]:
+    if _is_number(value) and 0 < value < 1:
+        return []
+    return [f"{where} == {value!r}, must be a number in (0, 1), such as {example}"]
+
+
+def _duration(where: str, value: str | None, *, allow_zero: bool = False) -> list[str]:
+    if value is None:
+        return []
+    try:
+        seconds = parse_duration(value)
+    except ValueError as error:
+        return [f"{where}: {error}"]
+    if seconds <= 0 and not allow_zero:
+        return [f"{where} == {value!r}, must be positive; omit it for no limit"]
+    return []
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _choice_problem(where: str, key: str, value: object, choices: tuple[str, ...]) -> list[str]:
+    if value in choices:
+        return []
+    return [f"{where}: {key} == {value!r}, must be one of {', '.join(choices)}{nearest(str(value), choices)}"]
+
+
+def nearest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    """``"; did you mean `x`?"`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def unknown_key(where: str, key: str, valid: tuple[str, ...]) -> str:
+    """Message for an unknown key, naming the nearest valid one (or listing them)."""
+    return f"{where}: unknown key `{key}`{nearest(key, valid) or '; valid keys: ' + ', '.join(valid)}"

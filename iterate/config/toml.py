@@ -1,0 +1,279 @@
+"""Read an experiment TOML file into an :class:`Experiment`, listing every problem at once.
+
+An unknown key is named together with the nearest valid one ("`evnt`: unknown key in
+[[metrics]] #1, did you mean `event`?"). Relative data paths are resolved from the file's folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Any
+
+from iterate.config.model import (
+    EVENT_COLUMNS,
+    EXPOSURE_COLUMNS,
+    OPERATORS,
+    Cap,
+    Condition,
+    Experiment,
+    Metric,
+    Side,
+    Source,
+    unknown_key,
+)
+from iterate.errors import ConfigError
+
+_TOP_KEYS = ("experiment", "data", "columns", "metrics")
+_EXPERIMENT_KEYS = (
+    "name", "control", "alpha", "window", "expected_split", "srm_threshold", "correction", "segments",
+    "where", "exposure_delay", "as_of", "multiple_exposure_threshold", "pre_period", "imbalance_threshold",
+)
+_DATA_KEYS = ("events", "exposures", "exposure_event")
+_SOURCE_KEYS = ("path", "table")
+_METRIC_KEYS = (
+    "name", "type", "event", "value", "role", "direction", "where", "window", "numerator", "denominator",
+    "quantile", "day", "days", "cap",
+)
+_SIDE_KEYS = ("event", "value", "where")
+
+
+def load_config(path: str | Path) -> Experiment:
+    """Read an experiment TOML file.
+
+    Raises:
+        ConfigError: the file is missing, is not TOML, or breaks the schema (all problems listed).
+    """
+    config_path = Path(path)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {config_path} does not exist; check the path") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {config_path}: {error}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{config_path} is not valid TOML: {error}") from None
+    return parse_config(document, base_dir=config_path.parent, origin=str(config_path))
+
+
+def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, origin: str = "config") -> Experiment:
+    """Build an :class:`Experiment` from a parsed TOML document, listing every problem at once."""
+    problems: list[str] = []
+    problems += [unknown_key("top level", key, _TOP_KEYS) for key in document if key not in _TOP_KEYS]
+
+    section = _table(document, "experiment", problems)
+    problems += [unknown_key("[experiment]", k, _EXPERIMENT_KEYS) for k in section if k not in _EXPERIMENT_KEYS]
+    for required in ("name", "control"):
+        if not isinstance(section.get(required), str) or not section.get(required):
+            problems.append(f"[experiment] `{required}` is missing or not a string; add {required} = \"...\"")
+
+    data = _table(document, "data", problems)
+    problems += [unknown_key("[data]", k, _DATA_KEYS) for k in data if k not in _DATA_KEYS]
+    sources = {key: _source(data.get(key), key, base_dir, problems) for key in ("events", "exposures")}
+    exposure_event = data.get("exposure_event")
+    if exposure_event is not None and (not isinstance(exposure_event, str) or not exposure_event):
+        problems.append(f"[data] exposure_event == {exposure_event!r}, must be an event name")
+
+    columns = _table(document, "columns", problems)
+    problems += [unknown_key("[columns]", k, ("events", "exposures")) for k in columns if k not in ("events", "exposures")]
+    event_columns = _column_map(columns.get("events", {}), "events", EVENT_COLUMNS, problems)
+    exposure_columns = _column_map(columns.get("exposures", {}), "exposures", EXPOSURE_COLUMNS, problems)
+
+    raw_metrics = document.get("metrics", [])
+    if not isinstance(raw_metrics, list):
+        problems.append("`metrics` must be an array of tables: write each metric under [[metrics]]")
+        raw_metrics = []
+    metrics = [m for m in (_metric(raw, position, problems) for position, raw in enumerate(raw_metrics, 1)) if m]
+
+    split = section.get("expected_split")
+    segments = section.get("segments", ())
+    pre_period = section.get("pre_period", "7d")
+    try:
+        experiment = Experiment(
+            name=section.get("name") or "unnamed",
+            control=section.get("control") or "control",
+            metrics=tuple(metrics),
+            alpha=section.get("alpha", 0.05),
+            window=section.get("window"),
+            expected_split=dict(split) if isinstance(split, dict) else split,
+            correction=section.get("correction", "holm"),
+            segments=tuple(segments) if isinstance(segments, list) else segments,
+            where=_conditions(section.get("where"), "[experiment] where", problems),
+            exposure_delay=section.get("exposure_delay"),
+            as_of=_as_of(section.get("as_of"), problems),
+            exposure_event=exposure_event,
+            srm_threshold=section.get("srm_threshold", 0.001),
+            multiple_exposure_threshold=section.get("multiple_exposure_threshold", 0.01),
+            pre_period=None if pre_period is False else pre_period,
+            imbalance_threshold=section.get("imbalance_threshold", 0.001),
+            events=sources["events"],
+            exposures=sources["exposures"],
+            event_columns=event_columns,
+            exposure_columns=exposure_columns,
+        )
+    except ConfigError as error:
+        reported = [p for p in error.problems if not (raw_metrics and p.startswith("no [[metrics]]"))]
+        problems += [p for p in reported if p not in problems]
+    if problems:
+        raise ConfigError(f"{origin} has {len(problems)} problem(s):", problems)
+    return experiment
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """A naive UTC datetime from a TOML date-time, a date or an ISO-8601 string.
+
+    Example:
+        >>> parse_timestamp("2026-01-20T12:00:00+01:00")
+        datetime.datetime(2026, 1, 20, 11, 0)
+    """
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if not isinstance(value, datetime):
+        raise ValueError(f"{value!r} is not a date-time")
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _as_of(raw: Any, problems: list[str]) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return parse_timestamp(raw)
+    except ValueError:
+        problems.append(f"[experiment] as_of == {raw!r}, must be a date-time like 2026-01-20T00:00:00Z")
+        return None
+
+
+def _table(document: Mapping[str, Any], key: str, problems: list[str]) -> dict[str, Any]:
+    value = document.get(key, {})
+    if not isinstance(value, dict):
+        problems.append(f"`{key}` must be a table: write it as [{key}]")
+        return {}
+    return value
+
+
+def _source(raw: Any, key: str, base_dir: Path | None, problems: list[str]) -> Source | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    if not isinstance(raw, dict) or not isinstance(raw.get("path"), str):
+        problems.append(
+            f"[data] {key} must be a path string (\"{key}.parquet\") or a table "
+            f"{{ path = \"app.duckdb\", table = \"{key}\" }}"
+        )
+        return None
+    problems += [unknown_key(f"[data] {key}", k, _SOURCE_KEYS) for k in raw if k not in _SOURCE_KEYS]
+    path = raw["path"]
+    if base_dir is not None and not Path(path).is_absolute():
+        path = str(base_dir / path)
+    return Source(path=path, table=raw.get("table"))
+
+
+def _column_map(raw: Any, label: str, defaults: tuple[str, ...], problems: list[str]) -> dict[str, str]:
+    mapping = {column: column for column in defaults}
+    if not isinstance(raw, dict):
+        problems.append(f"[columns.{label}] must be a table mapping default names to yours, like user_id = \"uid\"")
+        return mapping
+    for key, value in raw.items():
+        if key not in defaults:
+            problems.append(unknown_key(f"[columns.{label}]", key, defaults))
+        elif not isinstance(value, str) or not value:
+            problems.append(f"[columns.{label}] {key} == {value!r}, must be a column name string")
+        else:
+            mapping[key] = value
+    return mapping
+
+
+def _conditions(raw: Any, where: str, problems: list[str]) -> tuple[Condition, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be a table like {{ platform = \"ios\" }} or {{ amount = {{ gt = 0 }} }}")
+        return ()
+    conditions = []
+    for column, spec in raw.items():
+        if isinstance(spec, list):
+            conditions.append(Condition(column, "in", tuple(spec)))
+        elif isinstance(spec, dict):
+            for operator, value in spec.items():
+                if operator not in OPERATORS:
+                    problems.append(unknown_key(f"{where} `{column}`", operator, OPERATORS))
+                    continue
+                conditions.append(Condition(column, operator, tuple(value) if isinstance(value, list) else value))
+        else:
+            conditions.append(Condition(column, "eq", spec))
+    return tuple(conditions)
+
+
+def _side(raw: Any, where: str, problems: list[str]) -> Side | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"event": raw}
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be a table like {{ event = \"purchase\", value = \"revenue\" }}")
+        return None
+    problems += [unknown_key(where, k, _SIDE_KEYS) for k in raw if k not in _SIDE_KEYS]
+    return Side(event=raw.get("event"), value=raw.get("value"), where=_conditions(raw.get("where"), f"{where} where", problems))
+
+
+def _cap(raw: Any, where: str, problems: list[str]) -> Cap | None:
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        problems += [unknown_key(f"{where} cap", k, ("percentile",)) for k in raw if k != "percentile"]
+        return Cap(percentile=raw.get("percentile"))
+    return Cap(value=raw)
+
+
+def _days(raw: dict[str, Any], where: str, problems: list[str]) -> tuple[int, int] | None:
+    if "day" in raw and "days" in raw:
+        problems.append(f"{where}: give `day` or `days`, not both")
+    if "day" in raw:
+        return (raw["day"], raw["day"])
+    if "days" in raw:
+        days = raw["days"]
+        if isinstance(days, list) and len(days) == 2:
+            return (days[0], days[1])
+        problems.append(f"{where}: days == {days!r}, must be [first, last], such as [1, 7]")
+    return None
+
+
+def _metric(raw: Any, position: int, problems: list[str]) -> Metric | None:
+    where = f"[[metrics]] #{position}"
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be a table")
+        return None
+    if isinstance(raw.get("name"), str):
+        where += f" ({raw['name']})"
+    problems += [unknown_key(where, k, _METRIC_KEYS) for k in raw if k not in _METRIC_KEYS]
+    missing = [key for key in ("name", "type") if not isinstance(raw.get(key), str) or not raw.get(key)]
+    if raw.get("type") != "ratio" and (not isinstance(raw.get("event"), str) or not raw.get("event")):
+        missing.append("event")
+    for key in missing:
+        problems.append(f"{where}: `{key}` is missing or not a string")
+    if missing:
+        return None
+    return Metric(
+        name=raw["name"],
+        type=raw["type"],
+        event=raw.get("event"),
+        value=raw.get("value"),
+        role=raw.get("role", "success"),
+        direction=raw.get("direction", "increase"),
+        where=_conditions(raw.get("where"), f"{where} where", problems),
+        window=raw.get("window"),
+        numerator=_side(raw.get("numerator"), f"{where} numerator", problems),
+        denominator=_side(raw.get("denominator"), f"{where} denominator", problems),
+        quantile=raw.get("quantile"),
+        days=_days(raw, where, problems),
+        cap=_cap(raw.get("cap"), where, problems),
+    )
