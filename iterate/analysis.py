@@ -9,21 +9,30 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from iterate import aggregation
-from iterate.config import Experiment, Metric, Source, load_config
-from iterate.decision import classify, decide
+from iterate import aggregation, checks
+from iterate.comparisons import overall_rows, segment_rows
+from iterate.config import Experiment, Source, load_config, parse_timestamp
+from iterate.decision import decide
 from iterate.engine import connect
 from iterate.errors import ConfigError, DataError
-from iterate.ingest import prepare_logs
-from iterate.result import AnalysisResult, Check, MetricResult
-from iterate.stats import Estimate, Moments, sample_ratio_mismatch, two_proportion_z_test, welch_t_test
+from iterate.ingest import PreparedLogs, prepare_logs
+from iterate.result import AnalysisResult
 
 
-def analyze(config: Experiment | str | Path, *, events: Any = None, exposures: Any = None) -> AnalysisResult:
+def analyze(
+    config: Experiment | str | Path,
+    *,
+    events: Any = None,
+    exposures: Any = None,
+    as_of: datetime | str | None = None,
+    segments: Sequence[str] | None = None,
+) -> AnalysisResult:
     """Analyze an experiment and decide: ship, rollback, continue or invalid.
 
     Args:
@@ -31,6 +40,8 @@ def analyze(config: Experiment | str | Path, *, events: Any = None, exposures: A
         events: Events log overriding the configured one: a path / glob / folder, a
             :class:`~iterate.config.Source`, or a polars / Arrow / pandas frame.
         exposures: Exposures log overriding the configured one (same kinds as ``events``).
+        as_of: Analysis end overriding the configured one (exposures and events after it ignored).
+        segments: Dimension columns to break the metrics down by, overriding the configured ones.
 
     Raises:
         ConfigError: the configuration is invalid.
@@ -39,42 +50,74 @@ def analyze(config: Experiment | str | Path, *, events: Any = None, exposures: A
     experiment = config if isinstance(config, Experiment) else load_config(config)
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"expected an Experiment or a TOML path, got {type(config).__name__}")
+    experiment = _with_overrides(experiment, as_of, segments)
     events = _as_source(events) if events is not None else experiment.events
     exposures = _as_source(exposures) if exposures is not None else experiment.exposures
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
 
     with connect() as con, _engine_errors_as_data_errors():
         logs = prepare_logs(con, experiment, events, exposures)
-        exposed = aggregation.build_exposed_units(con, experiment, logs)
-        counts = aggregation.count_exposures(con, exposed)
-        if not counts.units and logs.has_experiment_column:
-            found = aggregation.experiments_in_exposures(con, logs)
-            raise DataError(
-                f"{logs.exposures.label}: no exposure of experiment `{experiment.name}`; experiments found: "
-                f"{', '.join(found) or 'none'}. Fix [experiment] name or the exposures log"
-            )
+        spine = aggregation.build_spine(con, experiment, logs)
+        exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
+        counts = aggregation.count_exposures(con, spine, exposure_segments)
+        if not counts.units and not counts.multiple_variant_units:
+            raise DataError(_no_exposures_message(con, experiment, logs))
         variants = _check_variants(experiment, counts, logs.exposures.label)
-        moments = aggregation.variant_moments(con, experiment, logs, exposed)
+        times = aggregation.event_times(con, logs, now, aggregation.first_exposure(con, spine))
+        data_end = experiment.as_of or times.last_event
+        groups = aggregation.unit_metric_moments(con, experiment, logs, spine, variants, data_end)
+        quantiles = {
+            metric.name: aggregation.quantile_summaries(con, experiment, logs, spine, variants, metric)
+            for metric in experiment.metrics if metric.type == "quantile"
+        }
+        duplicates = aggregation.duplicate_events(con, experiment, logs)
 
-    checks = (_srm_check(experiment, counts, variants),)
-    rows = tuple(
-        _compare(metric, variant, moments.moments[metric.name], experiment)
-        for variant in variants[1:]
-        for metric in experiment.metrics
+    analyzed = {variant: counts.units.get(variant, 0) for variant in variants}
+    quality = (
+        checks.srm_check(experiment, analyzed, variants),
+        checks.multiple_exposure_check(experiment, counts),
+        checks.pre_exposure_check(experiment, groups, variants),
+        *checks.segment_srm_checks(experiment, counts, variants),
+        checks.unknown_variant_check(counts, variants),
+        checks.event_time_check(times),
+        checks.duplicate_check(*duplicates),
     )
-    decision = decide(rows, checks)
+    rows = overall_rows(experiment, variants, groups, quantiles)
+    by_segment, heterogeneity = segment_rows(experiment, variants, groups)
+    decision = decide(rows, quality, by_segment)
     return AnalysisResult(
         experiment=experiment.name,
         verdict=decision.verdict,
         reasons=decision.reasons,
-        checks=checks,
-        metric_results=rows,
+        checks=quality,
+        metric_results=tuple(rows),
         variant_verdicts=decision.variant_verdicts,
-        units={variant: counts.units.get(variant, 0) for variant in variants},
-        excluded_units={"multiple_variants": counts.multiple_variant_units},
+        units=analyzed,
+        excluded_units=_excluded(counts, variants),
         alpha=experiment.alpha,
         window=experiment.window,
         control=experiment.control,
+        correction=experiment.correction,
+        segment_results=tuple(by_segment),
+        heterogeneity=tuple(heterogeneity),
     )
+
+
+def _with_overrides(experiment: Experiment, as_of: datetime | str | None, segments: Sequence[str] | None) -> Experiment:
+    changes: dict[str, Any] = {}
+    if as_of is not None:
+        try:
+            changes["as_of"] = parse_timestamp(as_of)
+        except ValueError:
+            raise ConfigError(f"as_of == {as_of!r}, must be a date-time like 2026-01-20T00:00:00Z") from None
+    if segments:
+        changes["segments"] = tuple(segments)
+    return experiment.replace(**changes) if changes else experiment
+
+
+def _excluded(counts: aggregation.ExposureCounts, variants: Sequence[str]) -> dict[str, int]:
+    undeclared = sum(units for variant, units in counts.units.items() if variant not in variants)
+    return {"multiple_variants": counts.multiple_variant_units, "undeclared_variants": undeclared}
 
 
 @contextmanager
@@ -93,9 +136,22 @@ def _as_source(value: Any) -> Any:
     return Source(path=str(value)) if isinstance(value, (str, Path)) else value
 
 
+def _no_exposures_message(con, experiment: Experiment, logs: PreparedLogs) -> str:
+    if logs.has_experiment_column:
+        found = aggregation.experiments_in_exposures(con, logs)
+        return (
+            f"{logs.exposures.label}: no exposure of experiment `{experiment.name}`; experiments found: "
+            f"{', '.join(found) or 'none'}. Fix [experiment] name or the exposures log"
+        )
+    return f"{logs.exposures.label}: no exposure left after the as_of time and unit filters; check them"
+
+
 def _check_variants(experiment: Experiment, counts: aggregation.ExposureCounts, label: str) -> tuple[str, ...]:
-    """Variants to analyze, control first; unknown or empty variants are input errors."""
-    observed = {variant for variant, units in counts.units.items()}
+    """Variants to analyze, control first; a missing control or an empty declared variant is an input error.
+
+    Undeclared variants are not an error: their units are excluded and reported by a check.
+    """
+    observed = {variant for variant, units in counts.units.items() if units}
     declared = experiment.variants
     problems = []
     if declared is None:
@@ -110,69 +166,13 @@ def _check_variants(experiment: Experiment, counts: aggregation.ExposureCounts, 
             problems.append(f"{label}: only the control variant `{experiment.control}` is exposed; there is nothing to compare")
     else:
         variants = declared
-        unknown = sorted(observed - set(declared))
-        if unknown:
-            problems.append(
-                f"{label}: unknown variant(s) {', '.join(unknown)} in the exposures (declared in expected_split: "
-                f"{', '.join(declared)}); add them to [experiment] expected_split or remove their rows"
-            )
         for variant in declared:
             if counts.units.get(variant, 0) == 0:
+                found = ", ".join(sorted(observed)) or "none"
                 problems.append(
                     f"{label}: variant `{variant}` has no exposed unit (after excluding units exposed to several "
-                    "variants); check the variant name in expected_split and the exposures log"
+                    f"variants; variants found: {found}); check the variant names in expected_split"
                 )
     if problems:
         raise DataError("the variants of the exposures do not match the experiment:", problems)
     return variants
-
-
-def _srm_check(experiment: Experiment, counts: aggregation.ExposureCounts, variants: tuple[str, ...]) -> Check:
-    shares = experiment.expected_split or {variant: 1.0 for variant in variants}
-    observed = {variant: counts.units.get(variant, 0) for variant in variants}
-    srm = sample_ratio_mismatch(observed, {v: shares[v] for v in variants}, threshold=experiment.srm_threshold)
-    observed_text = ", ".join(f"{v} {observed[v]:,}" for v in variants)
-    expected_text = ", ".join(f"{v} {srm.expected_counts[v]:,.0f}" for v in variants)
-    verdict = "sample ratio mismatch" if srm.mismatch else "sample ratio as planned"
-    return Check(
-        name="srm",
-        passed=not srm.mismatch,
-        message=(
-            f"{verdict}: units {observed_text}; expected {expected_text}; chi2 = {srm.statistic:.3f}, "
-            f"p = {srm.p_value:.3g} (flagged below {srm.threshold})"
-        ),
-        details={
-            "statistic": srm.statistic, "df": srm.df, "p_value": srm.p_value, "threshold": srm.threshold,
-            "observed": dict(srm.observed), "expected": dict(srm.expected_counts),
-        },
-    )
-
-
-def _compare(metric: Metric, variant: str, moments: dict[str, Moments], experiment: Experiment) -> MetricResult:
-    control = moments[experiment.control]
-    treatment = moments[variant]
-    test = two_proportion_z_test if metric.type == "proportion" else welch_t_test
-    estimate: Estimate = test(control, treatment, alternative="two-sided", alpha=experiment.alpha)
-    return MetricResult(
-        name=metric.name,
-        variant=variant,
-        role=metric.role,
-        type=metric.type,
-        direction=metric.direction,
-        method=estimate.method,
-        status=estimate.status,
-        n_control=control.n,
-        n_treatment=treatment.n,
-        control_mean=estimate.control_mean,
-        treatment_mean=estimate.treatment_mean,
-        effect=estimate.effect,
-        ci_low=estimate.ci_low,
-        ci_high=estimate.ci_high,
-        relative_effect=estimate.relative_effect,
-        relative_ci_low=estimate.relative_ci_low,
-        relative_ci_high=estimate.relative_ci_high,
-        p_value=estimate.p_value,
-        std_error=estimate.std_error,
-        alpha=experiment.alpha,
-        outcome=classify(metric.direction, estimate.effect, estimate.p_value, experiment.alpha),
-    )

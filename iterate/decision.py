@@ -8,8 +8,8 @@ product decisions in A/B tests with multiple metrics":
 - ``ship`` when a success metric is significantly better and no metric is significantly worse;
 - ``continue`` otherwise, with how many more units would make the observed effect significant.
 
-Every test here is two-sided at ``alpha`` without multiplicity correction; corrections and
-non-inferiority margins for guardrails come with later versions of the rule.
+Every test here is two-sided at ``alpha``; p-values are corrected over all metrics and variants
+(Holm by default). Non-inferiority margins for guardrails come with a later version of the rule.
 
 With several treatment variants, each gets its own verdict and the experiment's verdict is the
 most cautious one (``invalid`` > ``rollback`` > ``continue`` > ``ship``), so that a CI gate never
@@ -68,14 +68,19 @@ def units_to_significance(row: MetricResult) -> int | None:
     return max(0, math.ceil(needed - arm_size))
 
 
-def decide(metric_results: Sequence[MetricResult], checks: Iterable[Check]) -> Decision:
-    """Verdict and reasons from the metric rows and the quality checks.
+def decide(
+    metric_results: Sequence[MetricResult], checks: Iterable[Check], segment_results: Sequence[MetricResult] = ()
+) -> Decision:
+    """Verdict and reasons from the metric rows, the quality checks and the per-segment rows.
+
+    Outcomes are judged on the multiplicity-corrected p-values. A segment value whose metric is
+    significantly worse (corrected over all segment tests) is harm shown, like an overall one.
 
     Example:
         >>> decide([], [Check("srm", False, "sample ratio mismatch")]).verdict
         'invalid'
     """
-    failed = [check for check in checks if not check.passed]
+    failed = [check for check in checks if not check.passed and check.severity == "error"]
     variants = sorted({row.variant for row in metric_results})
     if failed:
         reasons = tuple(Reason(rule=f"check_{check.name}", message=check.message) for check in failed)
@@ -85,7 +90,8 @@ def decide(metric_results: Sequence[MetricResult], checks: Iterable[Check]) -> D
     reasons: list[Reason] = []
     for variant in variants:
         rows = [row for row in metric_results if row.variant == variant]
-        verdict, variant_reasons = _decide_variant(variant, rows)
+        harmed_segments = [row for row in segment_results if row.variant == variant and row.outcome == "worse"]
+        verdict, variant_reasons = _decide_variant(variant, rows, harmed_segments)
         variant_verdicts[variant] = verdict
         reasons += variant_reasons
     verdict = max(variant_verdicts.values(), key=_CAUTION.__getitem__, default="continue")
@@ -93,16 +99,20 @@ def decide(metric_results: Sequence[MetricResult], checks: Iterable[Check]) -> D
     return Decision(verdict, variant_verdicts, tuple(reasons))
 
 
-_RULE_VERDICT: dict[str, Verdict] = {"harm": "rollback", "success": "ship"}
+_RULE_VERDICT: dict[str, Verdict] = {"harm": "rollback", "segment_harm": "rollback", "success": "ship"}
 
 
-def _decide_variant(variant: str, rows: list[MetricResult]) -> tuple[Verdict, list[Reason]]:
+def _decide_variant(variant: str, rows: list[MetricResult], harmed_segments: list[MetricResult]) -> tuple[Verdict, list[Reason]]:
     worse = [row for row in rows if row.outcome == "worse"]
-    if worse:
+    if worse or harmed_segments:
         return "rollback", [
             Reason("harm", f"{row.name} is worse ({_describe(row)}), significant in its bad direction "
                    f"({row.direction} is good)", variant, row.name)
             for row in worse
+        ] + [
+            Reason("segment_harm", f"{row.name} is worse for {row.segment} = {row.segment_value} ({_describe(row)}), "
+                   f"significant after correction over all segments ({row.direction} is good)", variant, row.name)
+            for row in harmed_segments
         ]
     better = [row for row in rows if row.outcome == "better" and row.role == "success"]
     if better:
@@ -137,6 +147,8 @@ def _describe(row: MetricResult) -> str:
         parts.append(f"{1 - row.alpha:.0%} CI [{_number(row.ci_low)}, {_number(row.ci_high)}]")
     if row.p_value is not None:
         parts.append(f"p = {row.p_value:.3g}")
+    if row.p_value_adjusted is not None and row.p_value_adjusted != row.p_value:
+        parts.append(f"adjusted p = {row.p_value_adjusted:.3g}")
     return ", ".join(parts)
 
 

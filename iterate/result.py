@@ -7,6 +7,7 @@ The same content is available as a dict (``to_dict``, the JSON report of DESIGN.
 from __future__ import annotations
 
 import math
+from datetime import date, datetime
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
@@ -42,19 +43,28 @@ class MetricResult:
     relative_ci_low: float | None
     relative_ci_high: float | None
     p_value: float | None
+    p_value_adjusted: float | None
     std_error: float | None
     alpha: float
     outcome: Outcome
+    missing_units: int = 0
+    capped_units: int = 0
+    cap: float | None = None
+    segment: str | None = None
+    segment_value: str | None = None
+    deviation_p_value: float | None = None
+    flagged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """A data-quality check with its numbers; a failed check makes the verdict ``invalid``."""
+    """A data-quality check with its numbers; a failed ``error`` check makes the verdict ``invalid``."""
 
     name: str
     passed: bool
     message: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    severity: Literal["error", "warning"] = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,20 @@ class Reason:
     message: str
     variant: str | None = None
     metric: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Heterogeneity:
+    """Cochran's Q across the values of one segment for one metric and variant."""
+
+    metric: str
+    variant: str
+    segment: str
+    statistic: float | None
+    df: int
+    p_value: float | None
+    i_squared: float | None
+    flagged_values: tuple[str | None, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +119,9 @@ class AnalysisResult:
     alpha: float
     window: str | None
     control: str
+    correction: str = "holm"
+    segment_results: tuple[MetricResult, ...] = ()
+    heterogeneity: tuple[Heterogeneity, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -106,8 +133,14 @@ class AnalysisResult:
         """One row per metric and variant, as a polars DataFrame."""
         import polars as pl
 
-        rows = [asdict(row) for row in self.metric_results]
-        return pl.DataFrame(rows, schema=_METRIC_SCHEMA(pl), orient="row" if not rows else None)
+        return _frame(pl, self.metric_results)
+
+    @property
+    def segments(self) -> pl.DataFrame:
+        """One row per segment value, metric and variant, as a polars DataFrame."""
+        import polars as pl
+
+        return _frame(pl, self.segment_results)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (``schema_version`` 1): infinite bounds and NaN become ``None``."""
@@ -124,8 +157,15 @@ class AnalysisResult:
             "units": dict(self.units),
             "excluded_units": dict(self.excluded_units),
             "variants": dict(self.variant_verdicts),
+            "correction": self.correction,
             "metrics": [asdict(row) for row in self.metric_results],
+            "segments": [asdict(row) for row in self.segment_results],
+            "heterogeneity": [asdict(row) for row in self.heterogeneity],
         })
+
+
+def _frame(pl, rows: tuple[MetricResult, ...]) -> pl.DataFrame:
+    return pl.DataFrame([asdict(row) for row in rows], schema=_METRIC_SCHEMA(pl), orient="row")
 
 
 def _METRIC_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 - built lazily so polars is imported only on use
@@ -135,13 +175,17 @@ def _METRIC_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 - built lazily so polars
         "status": text, "n_control": count, "n_treatment": count, "control_mean": number,
         "treatment_mean": number, "effect": number, "ci_low": number, "ci_high": number,
         "relative_effect": number, "relative_ci_low": number, "relative_ci_high": number,
-        "p_value": number, "std_error": number, "alpha": number, "outcome": text,
+        "p_value": number, "p_value_adjusted": number, "std_error": number, "alpha": number, "outcome": text,
+        "missing_units": count, "capped_units": count, "cap": number, "segment": text, "segment_value": text,
+        "deviation_p_value": number, "flagged": pl.Boolean,
     }
 
 
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
     if isinstance(value, dict):
         return {key: _finite(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -14,16 +14,19 @@ The generative model, per unit ``i`` (a user):
 * **Activity.** Units are heterogeneous: an activity weight ``w_i = exp(s Z - s^2/2)`` with
   ``s = 1.0`` (log-normal, mean 1, heavily skewed) and, per event type ``k``, an affinity
   ``g_ik = exp(t_k Z - t_k^2/2)`` with ``t_k`` from 0.5 (app_open, page_load) to 1.1 (purchase)
-  and 1.3 (crash): rare events are concentrated on fewer units. The expected number of events of type ``k`` is
-  ``lambda_ik = r * share_k * w_i * g_ik * (1 + lift[variant_i][k])``, where ``r`` is chosen so the
-  expected total equals ``events``. The realised count is ``floor(lambda_ik + U)`` (randomized
-  rounding), whose expectation is exactly ``lambda_ik``. So many units have no event of a type,
-  and a few have hundreds.
+  and 1.3 (crash): rare events are concentrated on fewer units. The expected number of events
+  of type ``k`` is ``lambda_ik = r * share_k * w_i * g_ik * (1 + lift[variant_i][k])``, where
+  ``r`` makes the expected total equal to ``events``. The realised count is
+  ``floor(lambda_ik + U)`` (randomized rounding; its expectation is exactly ``lambda_ik``, its
+  variance smaller than Poisson's, the log-normal mixing supplies the over-dispersion). So many
+  units have no event of a type (with the defaults, 45% of units never purchase and 77% never
+  crash), and a few have hundreds.
 * **Effects are exact in expectation.** A lift multiplies the expected per-unit count of that
   event type for units of that variant, and values are drawn independently of the count. Hence
   for a ``count`` metric on that event, and for a ``mean`` metric summing its ``value`` per unit,
   the true relative lift (treatment mean / control mean - 1) equals the given lift, inside any
-  analysis window. A ``proportion`` metric (unit had at least one such event) moves in the same
+  analysis window that starts at or after exposure. Before exposure every arm has the base rate
+  (rows are thinned there), so a pre-exposure comparison is an A/A test. A ``proportion`` metric (unit had at least one such event) moves in the same
   direction but by less.
 * **Event types and base shares** (:data:`EVENT_TYPES`): ``app_open`` 45%, ``page_load`` 30%
   (``value`` = latency in ms, log-normal, median 320 ms x platform factor ios 1.0 / android 1.25 /
@@ -303,19 +306,19 @@ def simulate_logs(
     try:
         con.execute(_units_sql(n_total, units, shares, streams, start_utc, days))
         copy = _COPY_OPTIONS[file_format]
+        events_query = _events_sql(rate, lifts, streams, window_days)
+        exposures_query = _exposures_sql(
+            variants, start_utc, days, cross_exposure_share, duplicate_exposure_share, streams
+        )
         n_events = con.execute(
-            f"COPY ({_events_sql(rate, lifts, streams, window_days)}) TO $path ({copy})",
-            {"path": str(events_path)},
+            f"COPY ({events_query}) TO $path ({copy})", {"path": str(events_path)}
         ).fetchone()[0]
         n_exposure_rows = con.execute(
-            f"COPY ({_exposures_sql(variants, start_utc, days, cross_exposure_share, duplicate_exposure_share, streams)}) "
-            f"TO $path ({copy})",
+            f"COPY ({exposures_query}) TO $path ({copy})",
             {"path": str(exposures_path), "experiment": experiment},
         ).fetchone()[0]
         per_variant = dict(
-            con.execute(
-                "SELECT v_idx, count(*) FROM units WHERE exposed GROUP BY v_idx"
-            ).fetchall()
+            con.execute("SELECT v_idx, count(*) FROM units WHERE exposed GROUP BY v_idx").fetchall()
         )
         n_cross, n_dup = con.execute(
             f"SELECT count(*) FILTER (WHERE u_cross < {cross_exposure_share!r}), "
@@ -545,7 +548,8 @@ def _units_sql(
     country = _choice(u("i", "country"), [(_sql_str(c), s) for c, s in _COUNTRIES])
     n_variants = len(shares)
     # the other variant of a cross-exposure: uniform among the n_variants - 1 others
-    other = f"(v_idx + 1 + floor({u('i', 'cross_variant')} * {n_variants - 1})::INTEGER) % {n_variants}"
+    shift = f"floor({u('i', 'cross_variant')} * {n_variants - 1})::INTEGER"
+    other = f"(v_idx + 1 + {shift}) % {n_variants}"
     return f"""
     CREATE TEMP TABLE units AS
     WITH drawn AS (
@@ -594,6 +598,8 @@ def _events_sql(
     multiplier = f"CASE WHEN NOT exposed THEN 1.0 {multiplier_whens} ELSE 1.0 END"
     ut_key = "i * 8 + k"
     span_ms = (_PRE_EXPOSURE_DAYS + window_days + _POST_WINDOW_DAYS) * _MS_PER_DAY
+    pre_ms = _PRE_EXPOSURE_DAYS * _MS_PER_DAY
+    post_fraction = (span_ms - pre_ms) / span_ms
     row_key = "xor(h_ut, j * 8 + {s})"
 
     def row_uniform(stream: int) -> str:
@@ -613,34 +619,47 @@ def _events_sql(
     )
     return f"""
     WITH types(k, event, share, sigma) AS (VALUES {type_rows}),
-    unit_types AS (
+    expected AS (
         SELECT
             units.user_id, units.platform, units.country, units.exposure_ms, types.k, types.event,
             hash(xor(({ut_key})::BIGINT, {streams["row"]}::BIGINT)) AS h_ut,
-            floor(
-                {rate!r} * types.share * units.activity
-                * exp(types.sigma * {streams.normal(ut_key, "affinity")}
-                      - types.sigma * types.sigma / 2.0)
-                * {multiplier}
-                + {u(ut_key, "rounding")}
-            )::BIGINT AS n
+            {rate!r} * types.share * units.activity
+                * exp(types.sigma * {streams.normal(ut_key, "affinity")} - types.sigma * types.sigma / 2.0) AS lam,
+            {multiplier} AS m,
+            {u(ut_key, "rounding")} AS u_base,
+            {u(ut_key, "extra_rounding")} AS u_extra
         FROM units CROSS JOIN types
     ),
+    with_extra AS (
+        -- every arm draws the same base events; a lift above 1 adds (m - 1) times the base rate
+        -- after exposure only, a lift below 1 thins the base events after exposure (below)
+        SELECT *,
+            floor(lam + u_base)::BIGINT AS n_base,
+            CASE WHEN m > 1.0 THEN floor(lam * (m - 1.0) * {post_fraction!r} + u_extra)::BIGINT ELSE 0 END AS n_extra
+        FROM expected
+    ),
     rows AS (
-        SELECT user_id, platform, country, exposure_ms, k, event, h_ut,
-               unnest(range(n))::UBIGINT AS j
-        FROM unit_types
-        WHERE n > 0
+        SELECT user_id, platform, country, exposure_ms, k, event, h_ut, m, n_base,
+               unnest(range(n_base + n_extra))::UBIGINT AS j
+        FROM with_extra
+        WHERE n_base + n_extra > 0
+    ),
+    placed AS (
+        SELECT *,
+            CASE WHEN j < n_base THEN floor({row_uniform(0)} * {span_ms})::BIGINT
+                 ELSE {pre_ms} + floor({row_uniform(0)} * {span_ms - pre_ms})::BIGINT END AS offset_ms
+        FROM rows
     )
     SELECT
         user_id::BIGINT AS user_id,
-        make_timestamp((exposure_ms - {_PRE_EXPOSURE_DAYS * _MS_PER_DAY}
-            + floor({row_uniform(0)} * {span_ms})::BIGINT) * 1000) AS "timestamp",
+        make_timestamp((exposure_ms - {pre_ms} + offset_ms) * 1000) AS "timestamp",
         event,
         ({value})::DOUBLE AS value,
         platform,
         country
-    FROM rows
+    FROM placed
+    -- a lift below 1 thins the base events after exposure; before exposure every arm is alike
+    WHERE m >= 1.0 OR j >= n_base OR offset_ms < {pre_ms} OR {row_uniform(3)} < m
     """
 
 

@@ -33,9 +33,11 @@ def load_template(name: str) -> str:
 def render(name: str, **slots: str) -> str:
     """Fill a template's ``{slot}`` markers with SQL fragments built from quoted identifiers.
 
-    Values never go through here: they travel as bind parameters.
+    Values never go through here: they travel as bind parameters. Comment lines (the template's
+    documentation, which names the slots) are dropped first.
     """
-    return load_template(name).format(**slots)
+    code = "\n".join(line for line in load_template(name).splitlines() if not line.lstrip().startswith("--"))
+    return code.format(**slots)
 
 
 def template_names() -> list[str]:

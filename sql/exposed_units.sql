@@ -1,13 +1,16 @@
 -- The unit spine of an analysis: one row per unit exposed to the experiment, with its first
--- exposure time and variant, and whether it was exposed to more than one variant (such units are
--- excluded from the metrics and counted). Unit-level, so small next to the events log.
--- Slots: {exposures} normalized exposures relation; {experiment_filter} empty or a WHERE clause
--- on the bind parameter $experiment.
+-- exposure, the start of its metric window (first exposure + exposure delay), its variant, whether
+-- it was exposed to more than one variant (such units are excluded and counted), and its segment
+-- values at first exposure. Unit-level, so small next to the events log.
+-- Slots: {exposures} normalized exposures relation; {exposure_filter} empty or a WHERE clause
+-- (experiment, as-of, unit filters, exposure event) on bind parameters; {segment_columns} empty
+-- or `, arg_min("dim:<column>", "timestamp") AS "segment:<column>"` per segment.
 SELECT
     "user_id",
     min("timestamp") AS "first_exposure",
+    min("timestamp") + to_seconds($exposure_delay_seconds) AS "window_start",
     min("variant") AS "variant",
-    min("variant") <> max("variant") AS "multiple_variants"
+    min("variant") <> max("variant") AS "multiple_variants"{segment_columns}
 FROM {exposures}
-{experiment_filter}
+{exposure_filter}
 GROUP BY "user_id"

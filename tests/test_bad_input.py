@@ -7,6 +7,8 @@ modified."
 
 from __future__ import annotations
 
+import json
+
 import re
 
 import polars as pl
@@ -114,12 +116,20 @@ def test_null_unit_ids(experiment, fmt):
     assert re.search(r"\b2 row", output)
 
 
-def test_unknown_variant_when_expected_split_is_declared(experiment):
+def test_undeclared_variant_is_excluded_and_reported_not_fatal(experiment):
+    """An arm the config does not declare (e.g. a holdout) is left out and named in a warning check."""
     exposures = good_exposures().with_columns(
         pl.when(pl.col("user_id") == "u3").then(pl.lit("beta")).otherwise(pl.col("variant")).alias("variant")
     )
     write_frame(exposures, experiment / "exposures.parquet")
-    assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "beta", "expected_split")
+    result = invoke(write_config(experiment, metrics=METRICS), "--format", "json")
+    assert result.exit_code in (0, 10, 11, 13), result.output
+    report = json.loads(result.output)
+    check = next(c for c in report["checks"] if c["name"] == "unknown_variants")
+    assert check["passed"] is False and check["severity"] == "warning"
+    assert "beta" in check["message"] and "expected_split" in check["message"]
+    assert report["excluded_units"]["undeclared_variants"] == 1
+    assert sum(report["units"].values()) == 19
 
 
 def test_empty_declared_variant(experiment):

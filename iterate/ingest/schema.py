@@ -69,11 +69,12 @@ def find_columns(
         if actual is not None:
             names[default], types[default] = actual, _base_type(available[actual])
         elif default in required:
-            hint = (
-                "; fix the metric's `value` key" if default.startswith("value:")
-                else f"; map it in the config: [columns.{role}] {default} = \"<your column>\""
-            )
-            default = "metric value" if default.startswith("value:") else default
+            if default.startswith("value:"):
+                hint, default = "; fix the metric's `value` key", "metric value"
+            elif default.startswith("dim:"):
+                hint, default = "; fix the `where` or `segments` that names it", "dimension"
+            else:
+                hint = f"; map it in the config: [columns.{role}] {default} = \"<your column>\""
             problems.append(
                 f"{label}: column `{wanted}` ({default}) is missing; columns found: "
                 f"{', '.join(available) or 'none'}{hint}"
@@ -178,6 +179,7 @@ def create_normalized_view(
     unit_as_text: bool,
     text_columns: tuple[str, ...],
     numeric_columns: Mapping[str, str],
+    passthrough_columns: Mapping[str, str] | None = None,
 ) -> str:
     """Create the temp view ``name`` holding the log under default names and types; returns it quoted.
 
@@ -185,6 +187,7 @@ def create_normalized_view(
         unit_as_text: cast unit ids to text (when the other log stores them as text).
         text_columns: default names cast to ``VARCHAR`` (event names, variants, experiments).
         numeric_columns: output name to actual column name, each cast to ``DOUBLE``.
+        passthrough_columns: output name to actual column name, kept as they are (dimensions).
     """
     selected = []
     unit = quote_identifier(columns.names["user_id"])
@@ -197,6 +200,8 @@ def create_normalized_view(
             selected.append(f"{cast} AS {quote_identifier(default)}")
     for output, actual in numeric_columns.items():
         selected.append(f"CAST({quote_identifier(actual)} AS DOUBLE) AS {quote_identifier(output)}")
+    for output, actual in (passthrough_columns or {}).items():
+        selected.append(f"{quote_identifier(actual)} AS {quote_identifier(output)}")
     query = render("normalize", columns=", ".join(selected), source=source.view)
     quoted = quote_identifier(name)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quoted} AS {query}")

@@ -1,0 +1,59 @@
+"""Data-quality queries: event time range and outliers, duplicate events. Counts only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from iterate.aggregation.parameters import Parameters
+from iterate.config import Experiment
+from iterate.ingest import PreparedLogs
+from iterate.templates import render
+
+if TYPE_CHECKING:
+    import duckdb
+
+EARLY_EVENT_HORIZON = timedelta(days=365)
+
+
+@dataclass(frozen=True, slots=True)
+class EventTimes:
+    """Time range of the events log and the events outside plausible times.
+
+    Attributes:
+        first_event: Earliest event time.
+        last_event: Latest event time.
+        future_events: Events stamped after the analysis time.
+        early_events: Events more than a year before the experiment's first exposure.
+        early_before: The time before which an event counts as early.
+    """
+
+    first_event: datetime | None
+    last_event: datetime | None
+    future_events: int
+    early_events: int
+    early_before: datetime | None
+
+
+def event_times(con: duckdb.DuckDBPyConnection, logs: PreparedLogs, now: datetime, first_exposure: datetime | None) -> EventTimes:
+    """Range of event times, and counts of future and far-too-early events (scanned only if any)."""
+    first, last = con.execute(render("event_time_range", events=logs.events.view)).fetchone()
+    early = None if first_exposure is None else first_exposure - EARLY_EVENT_HORIZON
+    future_count = early_count = 0
+    if first is not None and (last > now or (early is not None and first < early)):
+        future_count, early_count = con.execute(
+            render("event_time_outliers", events=logs.events.view),
+            {"now": now, "early": early or first},
+        ).fetchone()
+    return EventTimes(first, last, int(future_count), int(early_count), early)
+
+
+def duplicate_events(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs) -> tuple[int, int]:
+    """Groups of duplicate events (same unit, event, timestamp) among the metrics' events, and extra rows."""
+    parameters = Parameters()
+    names = sorted({side.event for metric in experiment.metrics for side in metric.sides})
+    query = render("duplicate_events", events=logs.events.view,
+                   event_names=", ".join(parameters.bind(name) for name in names))
+    groups, extra = con.execute(query, parameters.values).fetchone()
+    return int(groups), int(extra)

@@ -1,0 +1,72 @@
+"""The unit spine: one row per exposed unit (first exposure, window start, variant, segments)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from iterate.aggregation.parameters import Parameters, conditions_sql
+from iterate.config import Experiment
+from iterate.ingest import PreparedLogs, dimension
+from iterate.templates import quote_identifier, render
+
+if TYPE_CHECKING:
+    import duckdb
+
+SPINE = quote_identifier("iterate_exposed")
+
+
+def segment_column(column: str) -> str:
+    """Name of a segment's column in the spine."""
+    return f"segment:{column}"
+
+
+def build_spine(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs) -> str:
+    """Materialize the unit spine as a temp table and return its quoted name.
+
+    Exposures are filtered on the experiment name (when the log has one), the as-of time, the
+    experiment's unit conditions and, for exposures taken from the events log, the exposure event.
+    Segments come from the exposures when they carry the column, else from the unit's first event.
+    """
+    parameters = Parameters()
+    filters = []
+    if logs.has_experiment_column:
+        filters.append(f'"experiment" = {parameters.bind(experiment.name)}')
+    if experiment.exposure_event is not None:
+        filters.append(f'"event" = {parameters.bind(experiment.exposure_event)}')
+    if experiment.as_of is not None:
+        filters.append(f'"timestamp" <= {parameters.bind(experiment.as_of)}')
+    unit_conditions = [c for c in experiment.where if c.column in logs.exposure_dimensions]
+    filters += conditions_sql(unit_conditions, logs.exposures.view, parameters)
+    exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
+    segment_columns = "".join(
+        f", arg_min({quote_identifier(dimension(s))}, \"timestamp\") AS {quote_identifier(segment_column(s))}"
+        for s in exposure_segments
+    )
+    query = render(
+        "exposed_units",
+        exposures=logs.exposures.view,
+        exposure_filter=("WHERE " + " AND ".join(filters)) if filters else "",
+        segment_columns=segment_columns,
+    )
+    values = {**parameters.values, "exposure_delay_seconds": experiment.exposure_delay_seconds}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SPINE} AS {query}", values)
+
+    event_segments = [s for s in experiment.segments if s not in logs.exposure_dimensions]
+    if event_segments:
+        _add_event_segments(con, experiment, logs, event_segments)
+    return SPINE
+
+
+def _add_event_segments(con, experiment: Experiment, logs: PreparedLogs, segments: list[str]) -> None:
+    parameters = Parameters()
+    time_condition = f'AND e."timestamp" <= {parameters.bind(experiment.as_of)}' if experiment.as_of else ""
+    columns = ", ".join(
+        f'arg_min(e.{quote_identifier(dimension(s))}, e."timestamp") AS {quote_identifier(segment_column(s))}'
+        for s in segments
+    )
+    query = render("event_segments", events=logs.events.view, exposed=SPINE, segment_columns=columns,
+                   time_condition=time_condition)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {SPINE} AS SELECT * FROM {SPINE} LEFT JOIN ({query}) USING (\"user_id\")",
+        parameters.values,
+    )

@@ -1,0 +1,327 @@
+"""Unit-level metrics (proportion, count, mean, ratio, retention, time to event) in one events scan.
+
+Every metric is a ratio of per-unit sums (a mean is the ratio with denominator 1), so each one
+declares its per-unit aggregates; the aggregates of all metrics are merged into a single query
+over the events, grouped per variant and per segment with GROUPING SETS. The pre-exposure values
+of the same metrics (for the imbalance check) come from the same scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from iterate.aggregation.parameters import Parameters, conditions_sql
+from iterate.aggregation.spine import segment_column
+from iterate.config import UNIT_METRIC_TYPES, Experiment, Metric, Side
+from iterate.ingest import PreparedLogs, value_column
+from iterate.stats import RatioMoments
+from iterate.templates import quote_identifier, render
+
+if TYPE_CHECKING:
+    import duckdb
+
+DAY = 86_400.0
+PRE_PERIOD_TYPES = ("proportion", "count", "mean", "ratio")
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMoments:
+    """Moments of one metric in one variant, overall or within one segment value.
+
+    Attributes:
+        metric: Metric name.
+        variant: Variant name.
+        segment: Segment column, or ``None`` for all units.
+        segment_value: The segment's value (as text; ``None`` for units without one).
+        moments: Per-unit numerator / denominator moments (denominator 1 unless a ratio).
+        pre_moments: The same in the pre-exposure period, or ``None`` when not computed.
+        missing_units: Units without a value (retention not yet observable, no event for time to event).
+        capped_units: Units whose value was capped.
+        cap: The cap applied, if any.
+    """
+
+    metric: str
+    variant: str
+    segment: str | None
+    segment_value: str | None
+    moments: RatioMoments
+    pre_moments: RatioMoments | None
+    missing_units: int
+    capped_units: int
+    cap: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """Event-time range relative to a unit: [anchor + start, anchor + end), end None for open."""
+
+    anchor: str
+    start: float
+    end: float | None
+
+    def lower(self, parameters: Parameters) -> str:
+        return f'e."timestamp" >= x.{quote_identifier(self.anchor)}{_offset(self.start, parameters)}'
+
+    def upper(self, parameters: Parameters) -> str | None:
+        if self.end is None:
+            return None
+        return f'e."timestamp" < x.{quote_identifier(self.anchor)}{_offset(self.end, parameters)}'
+
+
+def _offset(seconds: float, parameters: Parameters) -> str:
+    if seconds == 0:
+        return ""
+    sign = "+" if seconds > 0 else "-"
+    return f" {sign} to_seconds({parameters.bind(abs(float(seconds)))})"
+
+
+def metric_range(metric: Metric, experiment: Experiment) -> _Range:
+    """Event-time range of a metric, relative to the unit's window start."""
+    if metric.type == "retention" and metric.days is not None:
+        first, last = metric.days
+        return _Range("window_start", first * DAY, (last + 1) * DAY)
+    window = metric.window_seconds if metric.window is not None else experiment.window_seconds
+    return _Range("window_start", 0.0, window)
+
+
+def uses_pre_period(metric: Metric, experiment: Experiment) -> bool:
+    """Whether the metric is also measured in the pre-exposure period (imbalance check)."""
+    return experiment.pre_period is not None and metric.type in PRE_PERIOD_TYPES
+
+
+class _Query:
+    """Builder of the unit-metrics query: per-unit aggregates, values, caps and moments."""
+
+    def __init__(self, experiment: Experiment, logs: PreparedLogs) -> None:
+        self.experiment = experiment
+        self.logs = logs
+        self.parameters = Parameters()
+        self.aggregates: list[str] = []
+        self.values: list[str] = []
+        self.caps: list[str] = []
+        self.capped: list[str] = []
+        self.moments: list[str] = []
+        self.needs_pooled_units = False
+
+    def aggregate(self, side: Side, time: _Range, scan: tuple[_Range, str | None], kind: str) -> str:
+        """Add a per-unit aggregate of ``side`` over ``time``; returns its alias."""
+        alias = f"a{len(self.aggregates)}"
+        conditions = []
+        if len(self.event_names) > 1:
+            conditions.append(f'e."event" = {self.parameters.bind(side.event)}')
+        scan_range, scan_upper = scan
+        if (time.anchor, time.start) != (scan_range.anchor, scan_range.start):
+            conditions.append(time.lower(self.parameters))
+        upper = time.upper(self.parameters)
+        if upper is not None and upper != scan_upper:
+            conditions.append(upper)
+        conditions += conditions_sql(side.where, "e", self.parameters)
+        only = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
+        if kind == "first_time":
+            expression = f'min(e."timestamp"){only}'
+        elif side.value:
+            expression = f"sum(e.{quote_identifier(value_column(self.experiment, side.value))}){only}"
+        else:
+            expression = f"count(*){only}"
+        self.aggregates.append(f"{expression} AS {quote_identifier(alias)}")
+        return alias
+
+    @property
+    def event_names(self) -> list[str]:
+        return sorted({side.event for metric in self.metrics for side in metric.sides})
+
+    @property
+    def metrics(self) -> list[Metric]:
+        return [m for m in self.experiment.metrics if m.type in UNIT_METRIC_TYPES]
+
+
+def _scan_range(experiment: Experiment, metrics: Sequence[Metric]) -> _Range:
+    ranges = [metric_range(m, experiment) for m in metrics]
+    if any(uses_pre_period(m, experiment) for m in metrics):
+        start_anchor, start = "first_exposure", -float(experiment.pre_period_seconds or 0)
+    elif len({r.start for r in ranges}) == 1:
+        start_anchor, start = "window_start", ranges[0].start
+    else:
+        start_anchor, start = "window_start", min(r.start for r in ranges)
+    ends = [r.end for r in ranges]
+    end = None if any(e is None for e in ends) else max(ends)
+    # the upper bound is always relative to the window start
+    return _Range(start_anchor, start, end)
+
+
+def unit_metric_moments(
+    con: duckdb.DuckDBPyConnection,
+    experiment: Experiment,
+    logs: PreparedLogs,
+    spine: str,
+    variants: Sequence[str],
+    data_end: datetime | None,
+) -> list[GroupMoments]:
+    """Per-variant and per-segment moments of every unit-level metric, from one events scan."""
+    query = _Query(experiment, logs)
+    metrics = query.metrics
+    if not metrics:
+        return []
+    parameters = query.parameters
+    scan = _scan_range(experiment, metrics)
+    scan_lower = scan.lower(parameters)
+    scan_upper = None if scan.end is None else _Range("window_start", 0.0, scan.end).upper(parameters)
+    scan_parts = (scan, scan_upper)
+
+    for index, metric in enumerate(metrics):
+        _add_metric(query, index, metric, scan_parts, data_end)
+
+    events = query.event_names
+    event_condition = (
+        f'e."event" = {parameters.bind(events[0])}' if len(events) == 1
+        else f'e."event" IN ({", ".join(parameters.bind(name) for name in events)})'
+    )
+    scan_conditions = [event_condition, scan_lower]
+    if scan_upper is not None:
+        scan_conditions.append(scan_upper)
+    if experiment.as_of is not None:
+        scan_conditions.append(f'e."timestamp" <= {parameters.bind(experiment.as_of)}')
+    event_level = [c for c in experiment.where if c.column not in logs.exposure_dimensions]
+    scan_conditions += conditions_sql(event_level, "e", parameters)
+
+    segments = [quote_identifier(segment_column(s)) for s in experiment.segments]
+    grouping_sets = ", ".join(["(\"variant\")", *(f"(\"variant\", {s})" for s in segments)])
+    groupings = [f"GROUPING({s}) AS {quote_identifier('grouping:' + name)}" for s, name in zip(segments, experiment.segments)]
+    variant_list = ", ".join(parameters.bind(v) for v in variants)
+    sql = render(
+        "unit_metrics",
+        spine=spine,
+        unit_filter=f'AND "variant" IN ({variant_list})',
+        events=logs.events.view,
+        scan_conditions="\n      AND ".join(scan_conditions),
+        unit_aggregates=", ".join(query.aggregates),
+        segments="".join(f"{s}, " for s in segments),
+        unit_values=", ".join(query.values),
+        caps=", ".join(query.caps) or '1 AS "no_cap"',
+        caps_source="units" if query.needs_pooled_units else "(SELECT 1)",
+        capped_values=", ".join(query.capped),
+        moments=", ".join([*groupings, *query.moments]),
+        grouping_sets=grouping_sets,
+    )
+    cursor = con.execute(sql, parameters.values)
+    names = [column[0].lower() for column in cursor.description]
+    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [group for row in rows for group in _groups(row, metrics, experiment)]
+
+
+def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, str | None], data_end: datetime | None) -> None:
+    experiment, parameters = query.experiment, query.parameters
+    m = f"m{index}"
+    time = metric_range(metric, experiment)
+    sides = metric.sides
+    kind = "first_time" if metric.type == "time_to_event" else "sum"
+    aliases = [query.aggregate(side, time, scan, kind) for side in sides]
+    y = f'u."{aliases[0]}"'
+    if metric.type in ("proportion", "retention"):
+        value = f"CAST(coalesce({y}, 0) > 0 AS INTEGER)"
+    elif metric.type == "time_to_event":
+        value = f'(epoch({y}) - epoch(x."window_start")) / 3600.0'
+    else:
+        value = f"coalesce({y}, 0)"
+    if metric.type == "retention":
+        if data_end is None:
+            value = "CAST(NULL AS INTEGER)"
+        else:
+            observable = f'x."window_start" + to_seconds({parameters.bind(float(time.end))}) <= {parameters.bind(data_end)}'
+            value = f"CASE WHEN {observable} THEN {value} END"
+    query.values.append(f'{value} AS "{m}_y"')
+    columns = [f"{m}_y"]
+    if metric.type == "ratio":
+        query.values.append(f'coalesce(u."{aliases[1]}", 0) AS "{m}_x"')
+        columns.append(f"{m}_x")
+    if uses_pre_period(metric, experiment):
+        pre = _Range("first_exposure", -float(experiment.pre_period_seconds), 0.0)
+        pre_aliases = [query.aggregate(side, pre, scan, "sum") for side in sides]
+        pre_y = f'coalesce(u."{pre_aliases[0]}", 0)'
+        if metric.type == "proportion":
+            pre_y = f"CAST({pre_y} > 0 AS INTEGER)"
+        query.values.append(f'{pre_y} AS "{m}_py"')
+        columns.append(f"{m}_py")
+        if metric.type == "ratio":
+            query.values.append(f'coalesce(u."{pre_aliases[1]}", 0) AS "{m}_px"')
+            columns.append(f"{m}_px")
+
+    cap = _cap_expression(query, metric, m)
+    for column in columns:
+        if cap is not None and column in (f"{m}_y", f"{m}_py"):
+            query.capped.append(f'least("{column}", {cap}) AS "{column}"')
+        else:
+            query.capped.append(f'"{column}"')
+    if cap is not None:
+        query.capped.append(f'CAST("{m}_y" > {cap} AS INTEGER) AS "{m}_capped", {cap} AS "{m}_cap"')
+        query.moments.append(f'sum("{m}_capped") AS "{m}_capped", max("{m}_cap") AS "{m}_cap"')
+
+    query.moments.append(f'count("{m}_y") AS "{m}_n", count(*) - count("{m}_y") AS "{m}_missing"')
+    query.moments.append(f'avg("{m}_y") AS "{m}_y_mean", var_samp("{m}_y") AS "{m}_y_var"')
+    if metric.type == "ratio":
+        query.moments.append(
+            f'avg("{m}_x") AS "{m}_x_mean", var_samp("{m}_x") AS "{m}_x_var", covar_samp("{m}_y", "{m}_x") AS "{m}_xy_cov"'
+        )
+    if uses_pre_period(metric, experiment):
+        query.moments.append(f'avg("{m}_py") AS "{m}_py_mean", var_samp("{m}_py") AS "{m}_py_var"')
+        if metric.type == "ratio":
+            query.moments.append(
+                f'avg("{m}_px") AS "{m}_px_mean", var_samp("{m}_px") AS "{m}_px_var", '
+                f'covar_samp("{m}_py", "{m}_px") AS "{m}_pxy_cov"'
+            )
+
+
+def _cap_expression(query: _Query, metric: Metric, m: str) -> str | None:
+    if metric.cap is None:
+        return None
+    if metric.cap.value is not None:
+        return f"CAST({query.parameters.bind(float(metric.cap.value))} AS DOUBLE)"
+    query.needs_pooled_units = True
+    query.caps.append(f'quantile_cont("{m}_y", {query.parameters.bind(float(metric.cap.percentile))}) AS "{m}_cap"')
+    return f'caps."{m}_cap"'
+
+
+def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) -> list[GroupMoments]:
+    segment, segment_value = None, None
+    for name in experiment.segments:
+        if row[f"grouping:{name}".lower()] == 0:
+            segment = name
+            value = row[segment_column(name).lower()]
+            segment_value = None if value is None else str(value)
+    groups = []
+    for index, metric in enumerate(metrics):
+        m = f"m{index}"
+        n = int(row[f"{m}_n"])
+        groups.append(GroupMoments(
+            metric=metric.name,
+            variant=row["variant"],
+            segment=segment,
+            segment_value=segment_value,
+            moments=_ratio_moments(row, m, "y", "x", "xy_cov", n, metric.type == "ratio"),
+            pre_moments=(
+                _ratio_moments(row, m, "py", "px", "pxy_cov", n, metric.type == "ratio")
+                if uses_pre_period(metric, experiment) else None
+            ),
+            missing_units=int(row[f"{m}_missing"]),
+            capped_units=int(row.get(f"{m}_capped") or 0),
+            cap=None if row.get(f"{m}_cap") is None else float(row[f"{m}_cap"]),
+        ))
+    return groups
+
+
+def _ratio_moments(row: dict[str, Any], m: str, y: str, x: str, covariance: str, n: int, is_ratio: bool) -> RatioMoments:
+    def number(key: str) -> float:
+        value = row.get(f"{m}_{key}")
+        return 0.0 if value is None else float(value)
+
+    return RatioMoments(
+        n=n,
+        numerator_mean=number(f"{y}_mean"),
+        denominator_mean=number(f"{x}_mean") if is_ratio else 1.0,
+        numerator_variance=number(f"{y}_var"),
+        denominator_variance=number(f"{x}_var") if is_ratio else 0.0,
+        covariance=number(covariance) if is_ratio else 0.0,
+    )

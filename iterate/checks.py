@@ -1,0 +1,156 @@
+"""Data-quality checks, each a :class:`Check` with its numbers.
+
+``error`` checks make the verdict ``invalid`` when they fail: sample ratio mismatch, too many
+units exposed to several variants, a pre-exposure imbalance between arms. ``warning`` checks are
+reported only: SRM within a segment, undeclared variants, future or far-too-early events,
+duplicate events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from iterate.aggregation import EventTimes, ExposureCounts, GroupMoments
+from iterate.comparisons import choose_test
+from iterate.config import Experiment
+from iterate.result import Check
+from iterate.stats import sample_ratio_mismatch
+
+
+def srm_check(
+    experiment: Experiment,
+    observed: Mapping[str, int],
+    variants: Sequence[str],
+    *,
+    name: str = "srm",
+    scope: str = "",
+    severity: str = "error",
+) -> Check:
+    """Sample ratio mismatch: Pearson chi-square of units per variant against the planned split
+    (Fabijan et al. 2019, "Diagnosing Sample Ratio Mismatch in Online Controlled Experiments")."""
+    shares = experiment.expected_split or {variant: 1.0 for variant in variants}
+    counts = {variant: int(observed.get(variant, 0)) for variant in variants}
+    if sum(counts.values()) == 0 or sum(1 for c in counts.values() if c) < 1:
+        return Check(name, True, f"{scope}no units to check", {}, severity)
+    srm = sample_ratio_mismatch(counts, {v: shares[v] for v in variants}, threshold=experiment.srm_threshold)
+    observed_text = ", ".join(f"{v} {counts[v]:,}" for v in variants)
+    expected_text = ", ".join(f"{v} {srm.expected_counts[v]:,.0f}" for v in variants)
+    verdict = "sample ratio mismatch" if srm.mismatch else "sample ratio as planned"
+    return Check(
+        name=name,
+        passed=not srm.mismatch,
+        message=(
+            f"{scope}{verdict}: units {observed_text}; expected {expected_text}; chi2 = {srm.statistic:.3f}, "
+            f"p = {srm.p_value:.3g} (flagged below {srm.threshold})"
+        ),
+        details={
+            "statistic": srm.statistic, "df": srm.df, "p_value": srm.p_value, "threshold": srm.threshold,
+            "observed": dict(srm.observed), "expected": dict(srm.expected_counts),
+        },
+        severity=severity,
+    )
+
+
+def segment_srm_checks(experiment: Experiment, counts: ExposureCounts, variants: Sequence[str]) -> list[Check]:
+    """SRM within each value of each exposure segment (warnings: a segment can reveal a broken
+    assignment on one platform that the overall check dilutes)."""
+    checks = []
+    for segment, by_value in counts.segment_units.items():
+        failing, tested = [], 0
+        for value, observed in by_value.items():
+            check = srm_check(experiment, observed, variants, name=f"srm:{segment}={value}",
+                              scope=f"{segment} = {value}: ", severity="warning")
+            tested += 1
+            if not check.passed:
+                failing.append(check)
+        checks += failing
+        if not failing:
+            checks.append(Check(f"srm:{segment}", True, f"sample ratio as planned in each of {tested} {segment} values",
+                                {"values": tested}, "warning"))
+    return checks
+
+
+def multiple_exposure_check(experiment: Experiment, counts: ExposureCounts) -> Check:
+    """Share of units exposed to more than one variant (excluded from the metrics)."""
+    total = sum(counts.units.values()) + counts.multiple_variant_units
+    share = counts.multiple_variant_units / total if total else 0.0
+    passed = share <= experiment.multiple_exposure_threshold
+    return Check(
+        name="multiple_exposures",
+        passed=passed,
+        message=(
+            f"{counts.multiple_variant_units:,} of {total:,} units ({share:.2%}) were exposed to several variants "
+            f"and are excluded; {'within' if passed else 'above'} the {experiment.multiple_exposure_threshold:.2%} limit"
+        ),
+        details={"units": counts.multiple_variant_units, "share": share, "threshold": experiment.multiple_exposure_threshold},
+    )
+
+
+def unknown_variant_check(counts: ExposureCounts, variants: Sequence[str]) -> Check:
+    """Units in variants the configuration does not declare (excluded, reported)."""
+    unknown = {variant: units for variant, units in counts.units.items() if variant not in variants}
+    if not unknown:
+        return Check("unknown_variants", True, "every exposed variant is declared", {}, "warning")
+    listed = ", ".join(f"{variant} ({units:,} units)" for variant, units in sorted(unknown.items()))
+    return Check(
+        "unknown_variants", False,
+        f"undeclared variants in the exposures, excluded: {listed}; add them to expected_split to analyze them",
+        {"variants": unknown}, "warning",
+    )
+
+
+def event_time_check(times: EventTimes) -> Check:
+    """Events stamped in the future or more than a year before the experiment started."""
+    details = {
+        "first_event": times.first_event, "last_event": times.last_event,
+        "future_events": times.future_events, "early_events": times.early_events,
+    }
+    if not times.future_events and not times.early_events:
+        return Check("event_times", True, "no event is stamped in the future or long before the experiment", details, "warning")
+    return Check(
+        "event_times", False,
+        f"{times.future_events:,} event(s) stamped after the analysis time and {times.early_events:,} more than a "
+        f"year before the first exposure (before {times.early_before}); check the clocks of the clients that send them",
+        details, "warning",
+    )
+
+
+def duplicate_check(groups: int, extra_rows: int) -> Check:
+    """Events repeated with the same unit, name and timestamp (double-logging inflates counts)."""
+    if not groups:
+        return Check("duplicate_events", True, "no duplicate events among those the metrics read", {}, "warning")
+    return Check(
+        "duplicate_events", False,
+        f"{groups:,} event(s) logged more than once with the same unit, name and timestamp ({extra_rows:,} extra rows); "
+        "count and mean metrics include them",
+        {"duplicate_groups": groups, "extra_rows": extra_rows}, "warning",
+    )
+
+
+def pre_exposure_check(experiment: Experiment, groups: Sequence[GroupMoments], variants: Sequence[str]) -> Check:
+    """Imbalance of the metrics between arms before exposure: a difference there means the
+    assignment or the logging is broken (a pre-period A/A test; Deng et al. 2013 use the same
+    pre-period for CUPED)."""
+    overall = {(g.metric, g.variant): g for g in groups if g.segment is None and g.pre_moments is not None}
+    findings, tested = [], 0
+    for metric in experiment.metrics:
+        control = overall.get((metric.name, variants[0]))
+        if control is None:
+            continue
+        for variant in variants[1:]:
+            treated = overall.get((metric.name, variant))
+            if treated is None:
+                continue
+            estimate = choose_test(metric)(control.pre_moments, treated.pre_moments, alternative="two-sided",
+                                           alpha=experiment.alpha)
+            tested += 1
+            if estimate.p_value is not None and estimate.p_value < experiment.imbalance_threshold:
+                findings.append(f"{metric.name} ({variant}): effect {estimate.effect:+.4g} before exposure, "
+                                f"p = {estimate.p_value:.3g}")
+    details = {"tests": tested, "threshold": experiment.imbalance_threshold, "pre_period": experiment.pre_period}
+    if findings:
+        return Check("pre_exposure_imbalance", False,
+                     "the arms already differed before exposure: " + "; ".join(findings), details)
+    return Check("pre_exposure_imbalance", True,
+                 f"no metric differs between arms in the {experiment.pre_period} before exposure "
+                 f"({tested} test(s), flagged below p = {experiment.imbalance_threshold})", details)

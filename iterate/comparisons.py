@@ -1,0 +1,189 @@
+"""From per-variant moments to comparison rows: the right test per metric type, multiplicity
+corrections, and per-segment breakdowns with a heterogeneity test.
+
+Pure: moments in, rows out; the statistics themselves live in :mod:`iterate.stats`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from iterate.aggregation import GroupMoments
+from iterate.config import Experiment, Metric
+from iterate.decision import classify
+from iterate.result import Heterogeneity, MetricResult
+from iterate.stats import (
+    Estimate,
+    Moments,
+    QuantileSummary,
+    RatioMoments,
+    adjust_p_values,
+    delta_method_test,
+    heterogeneity_test,
+    quantile_test,
+    segment_deviations,
+    two_proportion_z_test,
+    welch_t_test,
+)
+
+BINARY_TYPES = ("proportion", "retention")
+
+
+def _as_moments(moments: RatioMoments) -> Moments:
+    return Moments(n=moments.n, mean=moments.numerator_mean, variance=moments.numerator_variance)
+
+
+def choose_test(metric: Metric) -> Callable[..., Estimate]:
+    """The test that fits a metric type, taking two arms' summaries.
+
+    Proportions and retention: two-proportion z-test; counts, means and times: Welch's t test;
+    ratios: the delta method; quantiles: the clustered quantile test of Liu et al. (2019).
+    """
+    if metric.type == "ratio":
+        return delta_method_test
+    if metric.type == "quantile":
+        return quantile_test
+    test = two_proportion_z_test if metric.type in BINARY_TYPES else welch_t_test
+
+    def on_ratio_moments(control: RatioMoments, treatment: RatioMoments, **options) -> Estimate:
+        return test(_as_moments(control), _as_moments(treatment), **options)
+
+    return on_ratio_moments
+
+
+def compare(
+    metric: Metric,
+    variant: str,
+    control: RatioMoments | QuantileSummary,
+    treatment: RatioMoments | QuantileSummary,
+    experiment: Experiment,
+    *,
+    treatment_group: GroupMoments | None = None,
+) -> MetricResult:
+    """One metric row: ``variant`` against control, two-sided at the experiment's alpha."""
+    estimate = choose_test(metric)(control, treatment, alternative="two-sided", alpha=experiment.alpha)
+    n_control = control.n_units if isinstance(control, QuantileSummary) else control.n
+    n_treatment = treatment.n_units if isinstance(treatment, QuantileSummary) else treatment.n
+    return MetricResult(
+        name=metric.name,
+        variant=variant,
+        role=metric.role,
+        type=metric.type,
+        direction=metric.direction,
+        method=estimate.method,
+        status=estimate.status,
+        n_control=n_control,
+        n_treatment=n_treatment,
+        control_mean=estimate.control_mean,
+        treatment_mean=estimate.treatment_mean,
+        effect=estimate.effect,
+        ci_low=estimate.ci_low,
+        ci_high=estimate.ci_high,
+        relative_effect=estimate.relative_effect,
+        relative_ci_low=estimate.relative_ci_low,
+        relative_ci_high=estimate.relative_ci_high,
+        p_value=estimate.p_value,
+        p_value_adjusted=estimate.p_value,
+        std_error=estimate.std_error,
+        alpha=experiment.alpha,
+        outcome=classify(metric.direction, estimate.effect, estimate.p_value, experiment.alpha),
+        missing_units=0 if treatment_group is None else treatment_group.missing_units,
+        capped_units=0 if treatment_group is None else treatment_group.capped_units,
+        cap=None if treatment_group is None else treatment_group.cap,
+        segment=None if treatment_group is None else treatment_group.segment,
+        segment_value=None if treatment_group is None else treatment_group.segment_value,
+    )
+
+
+def with_correction(rows: Sequence[MetricResult], correction: str) -> list[MetricResult]:
+    """Rows with ``p_value_adjusted`` over the whole family and outcomes judged on it.
+
+    Holm (1979) controls the family-wise error rate, Benjamini & Hochberg (1995) the false
+    discovery rate; ``none`` keeps the raw p-values.
+    """
+    if correction == "none" or not rows:
+        return list(rows)
+    adjusted = adjust_p_values([row.p_value for row in rows], method=correction)
+    return [
+        replace(row, p_value_adjusted=p, outcome=classify(row.direction, row.effect, p, row.alpha))
+        for row, p in zip(rows, adjusted)
+    ]
+
+
+def overall_rows(
+    experiment: Experiment,
+    variants: Sequence[str],
+    groups: Sequence[GroupMoments],
+    quantiles: Mapping[str, Mapping[str, QuantileSummary]],
+) -> list[MetricResult]:
+    """Every metric against control for every treatment variant, corrected over the family."""
+    overall = {(g.metric, g.variant): g for g in groups if g.segment is None}
+    control = experiment.control if experiment.control in variants else variants[0]
+    rows = []
+    for variant in variants:
+        if variant == control:
+            continue
+        for metric in experiment.metrics:
+            if metric.type == "quantile":
+                summaries = quantiles[metric.name]
+                rows.append(compare(metric, variant, summaries[control], summaries[variant], experiment))
+            else:
+                treated = overall[(metric.name, variant)]
+                rows.append(compare(metric, variant, overall[(metric.name, control)].moments, treated.moments,
+                                    experiment, treatment_group=treated))
+    return with_correction(rows, experiment.correction)
+
+
+def segment_rows(
+    experiment: Experiment, variants: Sequence[str], groups: Sequence[GroupMoments]
+) -> tuple[list[MetricResult], list[Heterogeneity]]:
+    """Per-segment rows (corrected over all segments, metrics and variants) and heterogeneity tests.
+
+    A segment value is flagged when its effect differs from the pooled effect of the other values
+    (two-sided z at alpha, Holm-corrected within the metric, variant and segment column).
+    """
+    by_key = {(g.metric, g.variant, g.segment, g.segment_value): g for g in groups if g.segment is not None}
+    rows: list[MetricResult] = []
+    for segment in experiment.segments:
+        values = sorted({g.segment_value for g in groups if g.segment == segment}, key=lambda v: (v is None, v))
+        for variant in variants[1:]:
+            for metric in experiment.metrics:
+                if metric.type == "quantile":
+                    continue
+                for value in values:
+                    control = by_key.get((metric.name, variants[0], segment, value))
+                    treated = by_key.get((metric.name, variant, segment, value))
+                    if control is None or treated is None:
+                        continue
+                    rows.append(compare(metric, variant, control.moments, treated.moments, experiment,
+                                        treatment_group=treated))
+    rows = with_correction(rows, experiment.correction)
+
+    tests: list[Heterogeneity] = []
+    flagged_rows: dict[int, tuple[float | None, bool]] = {}
+    families: dict[tuple[str, str, str], list[int]] = {}
+    for position, row in enumerate(rows):
+        families.setdefault((row.name, row.variant, row.segment), []).append(position)
+    for (name, variant, segment), positions in families.items():
+        effects = [rows[p].effect for p in positions]
+        errors = [rows[p].std_error for p in positions]
+        q = heterogeneity_test(effects, errors)
+        deviations = segment_deviations(effects, errors)
+        raw = [None if d is None else d.p_value for d in deviations]
+        adjusted = adjust_p_values(raw, method="holm")
+        flagged = []
+        for p, deviation_p in zip(positions, adjusted):
+            is_flagged = deviation_p is not None and deviation_p < experiment.alpha
+            flagged_rows[p] = (deviation_p, is_flagged)
+            if is_flagged:
+                flagged.append(rows[p].segment_value)
+        tests.append(Heterogeneity(
+            metric=name, variant=variant, segment=segment, statistic=q.statistic, df=q.df, p_value=q.p_value,
+            i_squared=q.i_squared, flagged_values=tuple(flagged),
+        ))
+    rows = [
+        replace(row, deviation_p_value=flagged_rows.get(i, (None, False))[0], flagged=flagged_rows.get(i, (None, False))[1])
+        for i, row in enumerate(rows)
+    ]
+    return rows, tests

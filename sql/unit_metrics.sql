@@ -1,0 +1,50 @@
+-- Per-variant (and per-segment) moments of every unit-level metric, in one scan of the events log.
+--
+-- Each unit's window starts at "window_start" (first exposure + exposure delay). Units exposed to
+-- several variants or to an undeclared variant are excluded. Exposed units without events count
+-- as zeros (LEFT JOIN + coalesce), except where a metric defines no value for them (retention
+-- before its day is observable, time to an event that did not happen): those stay NULL and are
+-- left out of that metric's n. Only the events and time range the metrics need are read: the
+-- WHERE is pushed into the scan, and each metric keeps its own part as a FILTER.
+--
+-- Slots (identifiers quoted, values as bind parameters; filled by iterate/aggregation/unit_metrics.py):
+--   {spine}            the unit spine (exposed_units.sql)
+--   {unit_filter}      AND-conditions on the spine (declared variants)
+--   {events}           normalized events relation
+--   {scan_conditions}  AND-conditions of the scan (event names, time range, as-of, event filters)
+--   {unit_aggregates}  per-unit aggregates, each with its FILTER, aliased "a0", "a1", ...
+--   {segments}         segment columns of the spine, each followed by a comma (or empty)
+--   {unit_values}      per-unit metric values from the aggregates ("m0_y", "m0_x", "m0_py", ...)
+--   {caps}             the pooled cap of each percentile-capped metric (one row), else 1 AS "no_cap"
+--   {caps_source}      units when a cap is a pooled percentile, else (SELECT 1): units is read once
+--   {capped_values}    the values after capping, and capped-unit flags
+--   {moments}          per-group count / avg / var_samp / covar_samp of the values
+--   {grouping_sets}    (variant) and (variant, segment) for each segment
+WITH exposed AS (
+    SELECT *
+    FROM {spine}
+    WHERE NOT "multiple_variants" {unit_filter}
+),
+unit_aggregates AS (
+    SELECT e."user_id", {unit_aggregates}
+    FROM {events} AS e
+    JOIN exposed AS x ON e."user_id" = x."user_id"
+    WHERE {scan_conditions}
+    GROUP BY e."user_id"
+),
+units AS (
+    SELECT x."variant", {segments} {unit_values}
+    FROM exposed AS x
+    LEFT JOIN unit_aggregates AS u ON u."user_id" = x."user_id"
+),
+caps AS (
+    SELECT {caps}
+    FROM {caps_source}
+),
+capped AS (
+    SELECT "variant", {segments} {capped_values}
+    FROM units, caps
+)
+SELECT "variant", {segments} {moments}
+FROM capped
+GROUP BY GROUPING SETS ({grouping_sets})
