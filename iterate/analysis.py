@@ -9,6 +9,9 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -47,6 +50,7 @@ def analyze(
         ConfigError: the configuration is invalid.
         DataError: a log is unreadable or breaks the data contract.
     """
+    _import_in_background("scipy.special")
     experiment = config if isinstance(config, Experiment) else load_config(config)
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"expected an Experiment or a TOML path, got {type(config).__name__}")
@@ -65,13 +69,13 @@ def analyze(
         variants = _check_variants(experiment, counts, logs.exposures.label)
         times = aggregation.event_times(con, logs, now, aggregation.first_exposure(con, spine))
         data_end = experiment.as_of or times.last_event
-        groups = aggregation.unit_metric_moments(con, experiment, logs, spine, variants, data_end)
+        unit_metrics = aggregation.unit_metric_moments(con, experiment, logs, spine, variants, data_end)
         quantiles = {
             metric.name: aggregation.quantile_summaries(con, experiment, logs, spine, variants, metric)
             for metric in experiment.metrics if metric.type == "quantile"
         }
-        duplicates = aggregation.duplicate_events(con, experiment, logs)
 
+    groups = unit_metrics.groups
     analyzed = {variant: counts.units.get(variant, 0) for variant in variants}
     quality = (
         checks.srm_check(experiment, analyzed, variants),
@@ -80,7 +84,7 @@ def analyze(
         *checks.segment_srm_checks(experiment, counts, variants),
         checks.unknown_variant_check(counts, variants),
         checks.event_time_check(times),
-        checks.duplicate_check(*duplicates),
+        checks.duplicate_check(unit_metrics.duplicates),
     )
     rows = overall_rows(experiment, variants, groups, quantiles)
     by_segment, heterogeneity = segment_rows(experiment, variants, groups)
@@ -101,6 +105,12 @@ def analyze(
         segment_results=tuple(by_segment),
         heterogeneity=tuple(heterogeneity),
     )
+
+
+def _import_in_background(module: str) -> None:
+    """Import a slow module on another thread while the engine aggregates (DuckDB releases the GIL)."""
+    if module not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=(module,), name=f"import {module}", daemon=True).start()
 
 
 def _with_overrides(experiment: Experiment, as_of: datetime | str | None, segments: Sequence[str] | None) -> Experiment:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from iterate.aggregation import EventTimes, ExposureCounts, GroupMoments
+from iterate.aggregation import Duplicates, EventTimes, ExposureCounts, GroupMoments
 from iterate.comparisons import choose_test
 from iterate.config import Experiment
 from iterate.result import Check
@@ -115,15 +115,16 @@ def event_time_check(times: EventTimes) -> Check:
     )
 
 
-def duplicate_check(groups: int, extra_rows: int) -> Check:
+def duplicate_check(duplicates: Duplicates) -> Check:
     """Events repeated with the same unit, name and timestamp (double-logging inflates counts)."""
-    if not groups:
-        return Check("duplicate_events", True, "no duplicate events among those the metrics read", {}, "warning")
+    details = {"duplicate_groups": duplicates.groups, "extra_rows": duplicates.extra_rows}
+    if not duplicates.groups:
+        return Check("duplicate_events", True, "no duplicate events among those the metrics read", details, "warning")
     return Check(
         "duplicate_events", False,
-        f"{groups:,} event(s) logged more than once with the same unit, name and timestamp ({extra_rows:,} extra rows); "
-        "count and mean metrics include them",
-        {"duplicate_groups": groups, "extra_rows": extra_rows}, "warning",
+        f"{duplicates.groups:,} event(s) logged more than once with the same unit, name and timestamp "
+        f"({duplicates.extra_rows:,} extra rows) among those the metrics read; count and mean metrics include them",
+        details, "warning",
     )
 
 

@@ -59,12 +59,15 @@ def compare(
     treatment: RatioMoments | QuantileSummary,
     experiment: Experiment,
     *,
+    control_group: GroupMoments | None = None,
     treatment_group: GroupMoments | None = None,
 ) -> MetricResult:
     """One metric row: ``variant`` against control, two-sided at the experiment's alpha."""
     estimate = choose_test(metric)(control, treatment, alternative="two-sided", alpha=experiment.alpha)
     n_control = control.n_units if isinstance(control, QuantileSummary) else control.n
     n_treatment = treatment.n_units if isinstance(treatment, QuantileSummary) else treatment.n
+    missing_control = 0 if control_group is None else control_group.missing_units
+    missing_treatment = 0 if treatment_group is None else treatment_group.missing_units
     return MetricResult(
         name=metric.name,
         variant=variant,
@@ -88,7 +91,9 @@ def compare(
         std_error=estimate.std_error,
         alpha=experiment.alpha,
         outcome=classify(metric.direction, estimate.effect, estimate.p_value, experiment.alpha),
-        missing_units=0 if treatment_group is None else treatment_group.missing_units,
+        missing_units=missing_control + missing_treatment,
+        missing_control=missing_control,
+        missing_treatment=missing_treatment,
         capped_units=0 if treatment_group is None else treatment_group.capped_units,
         cap=None if treatment_group is None else treatment_group.cap,
         segment=None if treatment_group is None else treatment_group.segment,
@@ -129,9 +134,9 @@ def overall_rows(
                 summaries = quantiles[metric.name]
                 rows.append(compare(metric, variant, summaries[control], summaries[variant], experiment))
             else:
-                treated = overall[(metric.name, variant)]
-                rows.append(compare(metric, variant, overall[(metric.name, control)].moments, treated.moments,
-                                    experiment, treatment_group=treated))
+                baseline, treated = overall[(metric.name, control)], overall[(metric.name, variant)]
+                rows.append(compare(metric, variant, baseline.moments, treated.moments, experiment,
+                                    control_group=baseline, treatment_group=treated))
     return with_correction(rows, experiment.correction)
 
 
@@ -157,7 +162,7 @@ def segment_rows(
                     if control is None or treated is None:
                         continue
                     rows.append(compare(metric, variant, control.moments, treated.moments, experiment,
-                                        treatment_group=treated))
+                                        control_group=control, treatment_group=treated))
     rows = with_correction(rows, experiment.correction)
 
     tests: list[Heterogeneity] = []

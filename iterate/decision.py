@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from iterate.result import Check, MetricResult, Outcome, Reason, Verdict
+from iterate.stats.distributions import ndtri
 
 _CAUTION: dict[Verdict, int] = {"invalid": 4, "rollback": 3, "inconclusive": 2, "continue": 1, "ship": 0}
 
@@ -59,8 +60,6 @@ def units_to_significance(row: MetricResult) -> int | None:
     """
     if row.effect in (None, 0) or not row.std_error or row.p_value is None:
         return None
-    from scipy.special import ndtri
-
     z_observed = abs(row.effect) / row.std_error
     z_critical = float(ndtri(1 - row.alpha / 2))
     arm_size = min(row.n_control, row.n_treatment)

@@ -20,6 +20,7 @@ def connect() -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(database=":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         yield con
     finally:
         con.close()

@@ -23,7 +23,13 @@ EXIT_CODES: Mapping[str, int] = {"ship": 0, "rollback": 10, "continue": 11, "inc
 
 @dataclass(frozen=True, slots=True)
 class MetricResult:
-    """One metric compared between one treatment variant and control (a row of the report)."""
+    """One metric compared between one treatment variant and control (a row of the report).
+
+    ``missing_units`` counts the units of both arms that have no value for the metric (retention
+    whose day is not observable yet, time to an event that did not happen), split into
+    ``missing_control`` and ``missing_treatment``; ``capped_units`` / ``cap`` describe outlier capping
+    in the treatment arm.
+    """
 
     name: str
     variant: str
@@ -48,6 +54,8 @@ class MetricResult:
     alpha: float
     outcome: Outcome
     missing_units: int = 0
+    missing_control: int = 0
+    missing_treatment: int = 0
     capped_units: int = 0
     cap: float | None = None
     segment: str | None = None
@@ -176,7 +184,7 @@ def _METRIC_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 - built lazily so polars
         "treatment_mean": number, "effect": number, "ci_low": number, "ci_high": number,
         "relative_effect": number, "relative_ci_low": number, "relative_ci_high": number,
         "p_value": number, "p_value_adjusted": number, "std_error": number, "alpha": number, "outcome": text,
-        "missing_units": count, "capped_units": count, "cap": number, "segment": text, "segment_value": text,
+        "missing_units": count, "missing_control": count, "missing_treatment": count, "capped_units": count, "cap": number, "segment": text, "segment_value": text,
         "deviation_p_value": number, "flagged": pl.Boolean,
     }
 

@@ -5,18 +5,22 @@
 -- as zeros (LEFT JOIN + coalesce), except where a metric defines no value for them (retention
 -- before its day is observable, time to an event that did not happen): those stay NULL and are
 -- left out of that metric's n. Only the events and time range the metrics need are read: the
--- WHERE is pushed into the scan, and each metric keeps its own part as a FILTER.
+-- WHERE is pushed into the scan, and each metric keeps its own part as a FILTER. Events are first
+-- grouped per (unit, event, timestamp), which counts duplicates on the way at little cost.
 --
 -- Slots (identifiers quoted, values as bind parameters; filled by iterate/aggregation/unit_metrics.py):
 --   {spine}            the unit spine (exposed_units.sql)
 --   {unit_filter}      AND-conditions on the spine (declared variants)
 --   {events}           normalized events relation
 --   {scan_conditions}  AND-conditions of the scan (event names, time range, as-of, event filters)
---   {unit_aggregates}  per-unit aggregates, each with its FILTER, aliased "a0", "a1", ...
+--   {event_aggregates} aggregates per (unit, event, timestamp), each with its FILTER, "a0", "a1", ...
+--   {unit_aggregates}  the same combined per unit (sum of sums and counts, min of first times);
+--                      the two stages also count duplicate events (same unit, event and time)
 --   {segments}         segment columns of the spine, each followed by a comma (or empty)
 --   {unit_values}      per-unit metric values from the aggregates ("m0_y", "m0_x", "m0_py", ...)
 --   {caps}             the pooled cap of each percentile-capped metric (one row), else 1 AS "no_cap"
---   {caps_source}      units when a cap is a pooled percentile, else (SELECT 1): units is read once
+--   {caps_source}      units when a cap is a pooled percentile, else (SELECT 1)
+--   {caps_join}        ", caps" when a metric is capped, else empty (units is then read once)
 --   {capped_values}    the values after capping, and capped-unit flags
 --   {moments}          per-group count / avg / var_samp / covar_samp of the values
 --   {grouping_sets}    (variant) and (variant, segment) for each segment
@@ -25,15 +29,22 @@ WITH exposed AS (
     FROM {spine}
     WHERE NOT "multiple_variants" {unit_filter}
 ),
-unit_aggregates AS (
-    SELECT e."user_id", {unit_aggregates}
+event_groups AS (
+    SELECT e."user_id", count(*) AS "copies", {event_aggregates}
     FROM {events} AS e
     JOIN exposed AS x ON e."user_id" = x."user_id"
     WHERE {scan_conditions}
-    GROUP BY e."user_id"
+    GROUP BY e."user_id", e."event", e."timestamp"
+),
+unit_aggregates AS (
+    SELECT "user_id", count(*) FILTER (WHERE "copies" > 1) AS "duplicate_groups",
+           sum("copies" - 1) AS "duplicate_rows", {unit_aggregates}
+    FROM event_groups
+    GROUP BY "user_id"
 ),
 units AS (
-    SELECT x."variant", {segments} {unit_values}
+    SELECT x."variant", {segments} coalesce(u."duplicate_groups", 0) AS "duplicate_groups",
+           coalesce(u."duplicate_rows", 0) AS "duplicate_rows", {unit_values}
     FROM exposed AS x
     LEFT JOIN unit_aggregates AS u ON u."user_id" = x."user_id"
 ),
@@ -42,9 +53,10 @@ caps AS (
     FROM {caps_source}
 ),
 capped AS (
-    SELECT "variant", {segments} {capped_values}
-    FROM units, caps
+    SELECT "variant", {segments} "duplicate_groups", "duplicate_rows", {capped_values}
+    FROM units{caps_join}
 )
-SELECT "variant", {segments} {moments}
+SELECT "variant", {segments} sum("duplicate_groups") AS "duplicate_groups",
+       sum("duplicate_rows") AS "duplicate_rows", {moments}
 FROM capped
 GROUP BY GROUPING SETS ({grouping_sets})

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from iterate.aggregation.quality import EventTimes, duplicate_events, event_times
+from iterate.aggregation.quality import EventTimes, event_times
 from iterate.aggregation.quantiles import quantile_summaries
 from iterate.aggregation.spine import SPINE, build_spine, segment_column
-from iterate.aggregation.unit_metrics import GroupMoments, unit_metric_moments
+from iterate.aggregation.unit_metrics import Duplicates, GroupMoments, UnitMetrics, unit_metric_moments
 from iterate.templates import quote_identifier, render
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from iterate.ingest import PreparedLogs
 
 __all__ = [
-    "SPINE", "EventTimes", "ExposureCounts", "GroupMoments", "build_spine", "count_exposures", "duplicate_events",
+    "SPINE", "Duplicates", "EventTimes", "ExposureCounts", "GroupMoments", "UnitMetrics", "build_spine", "count_exposures",
     "event_times", "experiments_in_exposures", "first_exposure", "quantile_summaries", "unit_metric_moments",
 ]
 

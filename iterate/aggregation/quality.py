@@ -1,4 +1,4 @@
-"""Data-quality queries: event time range and outliers, duplicate events. Counts only."""
+"""Data-quality queries on the event times. Counts only (duplicates come with the metrics scan)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from iterate.aggregation.parameters import Parameters
-from iterate.config import Experiment
 from iterate.ingest import PreparedLogs
 from iterate.templates import render
 
@@ -47,13 +45,3 @@ def event_times(con: duckdb.DuckDBPyConnection, logs: PreparedLogs, now: datetim
             {"now": now, "early": early or first},
         ).fetchone()
     return EventTimes(first, last, int(future_count), int(early_count), early)
-
-
-def duplicate_events(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs) -> tuple[int, int]:
-    """Groups of duplicate events (same unit, event, timestamp) among the metrics' events, and extra rows."""
-    parameters = Parameters()
-    names = sorted({side.event for metric in experiment.metrics for side in metric.sides})
-    query = render("duplicate_events", events=logs.events.view,
-                   event_names=", ".join(parameters.bind(name) for name in names))
-    groups, extra = con.execute(query, parameters.values).fetchone()
-    return int(groups), int(extra)

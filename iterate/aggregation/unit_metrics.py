@@ -55,6 +55,22 @@ class GroupMoments:
 
 
 @dataclass(frozen=True, slots=True)
+class Duplicates:
+    """Events read by the metrics that repeat an event of the same unit, name and timestamp."""
+
+    groups: int
+    extra_rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnitMetrics:
+    """What the unit-metrics scan returns: moments per group, and duplicate counts."""
+
+    groups: list[GroupMoments]
+    duplicates: Duplicates
+
+
+@dataclass(frozen=True, slots=True)
 class _Range:
     """Event-time range relative to a unit: [anchor + start, anchor + end), end None for open."""
 
@@ -100,6 +116,7 @@ class _Query:
         self.logs = logs
         self.parameters = Parameters()
         self.aggregates: list[str] = []
+        self.combined: list[str] = []
         self.values: list[str] = []
         self.caps: list[str] = []
         self.capped: list[str] = []
@@ -127,6 +144,8 @@ class _Query:
         else:
             expression = f"count(*){only}"
         self.aggregates.append(f"{expression} AS {quote_identifier(alias)}")
+        combine = "min" if kind == "first_time" else "sum"
+        self.combined.append(f"{combine}({quote_identifier(alias)}) AS {quote_identifier(alias)}")
         return alias
 
     @property
@@ -159,12 +178,12 @@ def unit_metric_moments(
     spine: str,
     variants: Sequence[str],
     data_end: datetime | None,
-) -> list[GroupMoments]:
+) -> UnitMetrics:
     """Per-variant and per-segment moments of every unit-level metric, from one events scan."""
     query = _Query(experiment, logs)
     metrics = query.metrics
     if not metrics:
-        return []
+        return UnitMetrics([], Duplicates(0, 0))
     parameters = query.parameters
     scan = _scan_range(experiment, metrics)
     scan_lower = scan.lower(parameters)
@@ -197,11 +216,13 @@ def unit_metric_moments(
         unit_filter=f'AND "variant" IN ({variant_list})',
         events=logs.events.view,
         scan_conditions="\n      AND ".join(scan_conditions),
-        unit_aggregates=", ".join(query.aggregates),
+        event_aggregates=", ".join(query.aggregates),
+        unit_aggregates=", ".join(query.combined),
         segments="".join(f"{s}, " for s in segments),
         unit_values=", ".join(query.values),
         caps=", ".join(query.caps) or '1 AS "no_cap"',
         caps_source="units" if query.needs_pooled_units else "(SELECT 1)",
+        caps_join=", caps" if query.caps else "",
         capped_values=", ".join(query.capped),
         moments=", ".join([*groupings, *query.moments]),
         grouping_sets=grouping_sets,
@@ -209,7 +230,12 @@ def unit_metric_moments(
     cursor = con.execute(sql, parameters.values)
     names = [column[0].lower() for column in cursor.description]
     rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-    return [group for row in rows for group in _groups(row, metrics, experiment)]
+    overall = [row for row in rows if all(row[f"grouping:{s}".lower()] == 1 for s in experiment.segments)]
+    duplicates = Duplicates(
+        groups=sum(int(row["duplicate_groups"] or 0) for row in overall),
+        extra_rows=sum(int(row["duplicate_rows"] or 0) for row in overall),
+    )
+    return UnitMetrics([group for row in rows for group in _groups(row, metrics, experiment)], duplicates)
 
 
 def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, str | None], data_end: datetime | None) -> None:

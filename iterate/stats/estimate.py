@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from scipy.special import ndtr, ndtri, stdtr, stdtrit
+from iterate.stats.distributions import ndtr, ndtri, stdtr, stdtrit
 
 from iterate.errors import StatsError
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.special import chdtrc
+from iterate.stats.distributions import chdtrc
 
 from iterate.errors import StatsError
 from iterate.stats.estimate import interval_and_p_value

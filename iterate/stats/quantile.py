@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
+from iterate.stats.distributions import ndtri
 
 from iterate.errors import StatsError
 from iterate.stats.estimate import (

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import chdtrc
+from iterate.stats.distributions import chdtrc
 
 from iterate.errors import StatsError
 
