@@ -69,8 +69,13 @@ def main() -> None:
               help="Report format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of standard output.")
+@click.option("--segment", "segments", multiple=True, metavar="COLUMN",
+              help="Break every metric down by this dimension column (repeatable); overrides [experiment] segments.")
+@click.option("--as-of", "as_of", metavar="TIME",
+              help="Analyze the data as it was at TIME (ISO-8601, e.g. 2026-01-20T00:00:00Z).")
 @_reports_errors
-def analyze(config: Path, events: str | None, exposures: str | None, report_format: str, output: Path | None) -> None:
+def analyze(config: Path, events: str | None, exposures: str | None, report_format: str, output: Path | None,
+            segments: tuple[str, ...], as_of: str | None) -> None:
     """Analyze the experiment described by CONFIG (a TOML file) and print the verdict.
 
     The exit code carries the verdict, so a CI step can gate a release on it.
@@ -83,7 +88,7 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     if output is not None:
         configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
         _refuse_to_overwrite_inputs(output, [str(config), events, exposures, *configured])
-    result = run_analysis(experiment, events=events, exposures=exposures)
+    result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None)
     color = output is None and report_format == "text" and sys.stdout.isatty()
     report = render(result, report_format, color=color)
     if output is None:
