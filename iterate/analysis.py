@@ -68,7 +68,7 @@ def analyze(
             raise DataError(_no_exposures_message(con, experiment, logs))
         variants = _check_variants(experiment, counts, logs.exposures.label)
         times = aggregation.event_times(con, logs, now, aggregation.first_exposure(con, spine))
-        data_end = experiment.as_of or times.last_event
+        data_end = experiment.as_of or times.data_end
         unit_metrics = aggregation.unit_metric_moments(con, experiment, logs, spine, variants, data_end)
         quantiles = {
             metric.name: aggregation.quantile_summaries(con, experiment, logs, spine, variants, metric)

@@ -1,8 +1,9 @@
 -- Events stamped after the analysis time (clock or pipeline errors) or long before the experiment
--- started; run only when the time range says there may be any.
+-- started, and the last event that is not in the future (where the data really ends); run only
+-- when the time range says there may be such events.
 -- Slots: {events}; bind parameters $now and $early.
 SELECT
     count(*) FILTER (WHERE "timestamp" > $now) AS "future_events",
-    count(*) FILTER (WHERE "timestamp" < $early) AS "early_events"
+    count(*) FILTER (WHERE "timestamp" < $early) AS "early_events",
+    max("timestamp") FILTER (WHERE "timestamp" <= $now) AS "last_plausible_event"
 FROM {events}
-WHERE "timestamp" > $now OR "timestamp" < $early

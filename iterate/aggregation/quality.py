@@ -22,6 +22,7 @@ class EventTimes:
     Attributes:
         first_event: Earliest event time.
         last_event: Latest event time.
+        last_plausible_event: Latest event time not after the analysis time.
         future_events: Events stamped after the analysis time.
         early_events: Events more than a year before the experiment's first exposure.
         early_before: The time before which an event counts as early.
@@ -32,6 +33,12 @@ class EventTimes:
     future_events: int
     early_events: int
     early_before: datetime | None
+    last_plausible_event: datetime | None
+
+    @property
+    def data_end(self) -> datetime | None:
+        """Where the data ends: the last event not stamped in the future."""
+        return self.last_plausible_event
 
 
 def event_times(con: duckdb.DuckDBPyConnection, logs: PreparedLogs, now: datetime, first_exposure: datetime | None) -> EventTimes:
@@ -39,9 +46,10 @@ def event_times(con: duckdb.DuckDBPyConnection, logs: PreparedLogs, now: datetim
     first, last = con.execute(render("event_time_range", events=logs.events.view)).fetchone()
     early = None if first_exposure is None else first_exposure - EARLY_EVENT_HORIZON
     future_count = early_count = 0
+    last_plausible = last
     if first is not None and (last > now or (early is not None and first < early)):
-        future_count, early_count = con.execute(
+        future_count, early_count, last_plausible = con.execute(
             render("event_time_outliers", events=logs.events.view),
             {"now": now, "early": early or first},
         ).fetchone()
-    return EventTimes(first, last, int(future_count), int(early_count), early)
+    return EventTimes(first, last, int(future_count), int(early_count), early, last_plausible)
