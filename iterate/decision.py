@@ -1,19 +1,20 @@
 """The decision: a pure function from metric comparisons and quality checks to a verdict with reasons.
 
-First version of the risk-aware rule of Schultzberg, Ankargren & Frånberg (2024), "Risk-aware
-product decisions in A/B tests with multiple metrics":
+The risk-aware rule of Schultzberg, Ankargren & Frånberg (2024), "Risk-aware product decisions in
+A/B tests with multiple metrics":
 
-- ``invalid`` when a quality check fails (sample ratio mismatch);
-- ``rollback`` when any metric is significantly worse in its bad direction;
-- ``ship`` when a success metric is significantly better and no metric is significantly worse;
-- ``continue`` otherwise, with how many more units would make the observed effect significant.
-
-Every test here is two-sided at ``alpha``; p-values are corrected over all metrics and variants
-(Holm by default). Non-inferiority margins for guardrails come with a later version of the rule.
+- ``invalid`` when an error-level quality check fails (SRM, multiple exposures, pre-exposure imbalance);
+- ``rollback`` when harm is shown: any metric (or segment value) significantly worse in its bad
+  direction;
+- ``ship`` when nothing shows harm, every guardrail with a margin is shown non-inferior, and at
+  least one success metric is shown better (alpha corrected over the success metrics only); a
+  release without success metrics ships on its guardrails alone;
+- ``inconclusive`` when the planned sample or duration is reached without a ship decision;
+- ``continue`` otherwise, with how many more units would change that.
 
 With several treatment variants, each gets its own verdict and the experiment's verdict is the
-most cautious one (``invalid`` > ``rollback`` > ``continue`` > ``ship``), so that a CI gate never
-passes a release one of whose arms is harmful or unproven.
+most cautious one (``invalid`` > ``rollback`` > ``inconclusive`` > ``continue`` > ``ship``), so
+that a CI gate never passes a release one of whose arms is harmful or unproven.
 """
 
 from __future__ import annotations
@@ -60,20 +61,39 @@ def units_to_significance(row: MetricResult) -> int | None:
     """
     if row.effect in (None, 0) or not row.std_error or row.p_value is None:
         return None
-    z_observed = abs(row.effect) / row.std_error
-    z_critical = float(ndtri(1 - row.alpha / 2))
+    return _extra_units(abs(row.effect) / row.std_error, float(ndtri(1 - row.alpha / 2)), row)
+
+
+def units_to_noninferiority(row: MetricResult) -> int | None:
+    """Extra units per arm after which a guardrail's observed effect, if it held, would be shown
+    non-inferior: the one-sided statistic (effect + margin) / se reaches Phi^{-1}(1 - alpha)."""
+    if row.noninferiority_margin is None or row.effect is None or not row.std_error:
+        return None
+    toward_good = row.effect if row.direction == "increase" else -row.effect
+    distance = toward_good + row.noninferiority_margin
+    if distance <= 0:
+        return None
+    return _extra_units(distance / row.std_error, float(ndtri(1 - row.alpha)), row)
+
+
+def _extra_units(z_observed: float, z_needed: float, row: MetricResult) -> int:
     arm_size = min(row.n_control, row.n_treatment)
-    needed = arm_size * (z_critical / z_observed) ** 2
-    return max(0, math.ceil(needed - arm_size))
+    return max(0, math.ceil(arm_size * (z_needed / z_observed) ** 2 - arm_size))
 
 
 def decide(
-    metric_results: Sequence[MetricResult], checks: Iterable[Check], segment_results: Sequence[MetricResult] = ()
+    metric_results: Sequence[MetricResult],
+    checks: Iterable[Check],
+    segment_results: Sequence[MetricResult] = (),
+    *,
+    stopped: str | None = None,
 ) -> Decision:
     """Verdict and reasons from the metric rows, the quality checks and the per-segment rows.
 
     Outcomes are judged on the multiplicity-corrected p-values. A segment value whose metric is
     significantly worse (corrected over all segment tests) is harm shown, like an overall one.
+    ``stopped`` says why the experiment has reached its planned end (sample or duration), if it
+    has: a variant that is not shipped or rolled back is then ``inconclusive``.
 
     Example:
         >>> decide([], [Check("srm", False, "sample ratio mismatch")]).verdict
@@ -90,7 +110,7 @@ def decide(
     for variant in variants:
         rows = [row for row in metric_results if row.variant == variant]
         harmed_segments = [row for row in segment_results if row.variant == variant and row.outcome == "worse"]
-        verdict, variant_reasons = _decide_variant(variant, rows, harmed_segments)
+        verdict, variant_reasons = _decide_variant(variant, rows, harmed_segments, stopped)
         variant_verdicts[variant] = verdict
         reasons += variant_reasons
     verdict = max(variant_verdicts.values(), key=_CAUTION.__getitem__, default="continue")
@@ -98,10 +118,15 @@ def decide(
     return Decision(verdict, variant_verdicts, tuple(reasons))
 
 
-_RULE_VERDICT: dict[str, Verdict] = {"harm": "rollback", "segment_harm": "rollback", "success": "ship"}
+_RULE_VERDICT: dict[str, Verdict] = {
+    "harm": "rollback", "segment_harm": "rollback", "success": "ship", "noninferior": "ship",
+    "planned_end_reached": "inconclusive",
+}
 
 
-def _decide_variant(variant: str, rows: list[MetricResult], harmed_segments: list[MetricResult]) -> tuple[Verdict, list[Reason]]:
+def _decide_variant(
+    variant: str, rows: list[MetricResult], harmed_segments: list[MetricResult], stopped: str | None
+) -> tuple[Verdict, list[Reason]]:
     worse = [row for row in rows if row.outcome == "worse"]
     if worse or harmed_segments:
         return "rollback", [
@@ -113,29 +138,49 @@ def _decide_variant(variant: str, rows: list[MetricResult], harmed_segments: lis
                    f"significant after correction over all segments ({row.direction} is good)", variant, row.name)
             for row in harmed_segments
         ]
-    better = [row for row in rows if row.outcome == "better" and row.role == "success"]
-    if better:
-        return "ship", [
-            Reason("success", f"{row.name} is better ({_describe(row)}) and no metric is worse", variant, row.name)
-            for row in better
-        ]
-    reasons = []
     successes = [row for row in rows if row.role == "success"]
-    if not successes:
+    better = [row for row in successes if row.outcome == "better"]
+    guarded = [row for row in rows if row.role == "guardrail" and row.noninferior is not None]
+    unproven = [row for row in guarded if not row.noninferior]
+    if (better or (not successes and guarded)) and not unproven:
+        reasons = [Reason("success", f"{row.name} is better ({_describe(row)}) and no metric is worse", variant, row.name)
+                   for row in better]
+        reasons += [Reason("noninferior", f"guardrail {row.name} is shown non-inferior ({_margin(row)})", variant, row.name)
+                    for row in guarded]
+        return "ship", reasons
+
+    reasons = []
+    if not successes and not guarded:
         reasons.append(Reason(
             "no_success_metric",
-            "no success metric is declared and nothing is worse; shipping on guardrails alone needs "
-            "non-inferiority margins, so keep collecting or add a success metric",
+            "no success metric is declared and no guardrail has a non-inferiority margin: nothing can show "
+            "that the release is good; add a success metric or guardrail margins",
             variant,
         ))
     for row in successes:
         if row.outcome == "not_tested":
             reasons.append(Reason("not_tested", f"{row.name} could not be tested (status {row.status})", variant, row.name))
-            continue
-        more = units_to_significance(row)
-        extra = f"; if this effect held, about {more:,} more units per arm would make it significant" if more else ""
-        reasons.append(Reason("no_evidence_yet", f"{row.name} shows no significant difference ({_describe(row)}){extra}", variant, row.name))
+        elif row.outcome != "better":
+            more = units_to_significance(row)
+            extra = f"; if this effect held, about {more:,} more units per arm would make it significant" if more else ""
+            reasons.append(Reason("no_evidence_yet", f"{row.name} shows no significant difference ({_describe(row)}){extra}",
+                                  variant, row.name))
+    for row in unproven:
+        more = units_to_noninferiority(row)
+        extra = f"; if this effect held, about {more:,} more units per arm would show it" if more else ""
+        reasons.append(Reason("not_yet_noninferior",
+                              f"guardrail {row.name} is not yet shown non-inferior ({_margin(row)}){extra}", variant, row.name))
+    if stopped:
+        reasons.insert(0, Reason("planned_end_reached", f"{stopped} without a decision to ship or roll back", variant))
+        return "inconclusive", reasons
     return "continue", reasons
+
+
+def _margin(row: MetricResult) -> str:
+    parts = [f"effect {_number(row.effect)}", f"margin {row.noninferiority_margin:.4g}"]
+    if row.noninferiority_p_value is not None:
+        parts.append(f"one-sided p = {row.noninferiority_p_value:.3g}")
+    return ", ".join(parts)
 
 
 def _describe(row: MetricResult) -> str:

@@ -62,6 +62,15 @@ class MetricResult:
     segment_value: str | None = None
     deviation_p_value: float | None = None
     flagged: bool = False
+    noninferiority_margin: float | None = None
+    noninferiority_p_value: float | None = None
+    noninferior: bool | None = None
+    unadjusted_effect: float | None = None
+    unadjusted_std_error: float | None = None
+    variance_reduction: float | None = None
+    chance_to_beat: float | None = None
+    expected_loss: float | None = None
+    decision_alpha: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +194,10 @@ def _METRIC_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 - built lazily so polars
         "relative_effect": number, "relative_ci_low": number, "relative_ci_high": number,
         "p_value": number, "p_value_adjusted": number, "std_error": number, "alpha": number, "outcome": text,
         "missing_units": count, "missing_control": count, "missing_treatment": count, "capped_units": count, "cap": number, "segment": text, "segment_value": text,
-        "deviation_p_value": number, "flagged": pl.Boolean,
+        "deviation_p_value": number, "flagged": pl.Boolean, "noninferiority_margin": number,
+        "noninferiority_p_value": number, "noninferior": pl.Boolean, "unadjusted_effect": number,
+        "unadjusted_std_error": number, "variance_reduction": number, "chance_to_beat": number,
+        "expected_loss": number, "decision_alpha": number,
     }
 
 

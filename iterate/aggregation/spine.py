@@ -20,6 +20,11 @@ def segment_column(column: str) -> str:
     return f"segment:{column}"
 
 
+def covariate_column(column: str) -> str:
+    """Name of a per-unit CUPED covariate's column in the spine (its value at first exposure)."""
+    return f"covariate:{column}"
+
+
 def build_spine(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs) -> str:
     """Materialize the unit spine as a temp table and return its quoted name.
 
@@ -38,9 +43,13 @@ def build_spine(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: Pr
     unit_conditions = [c for c in experiment.where if c.column in logs.exposure_dimensions]
     filters += conditions_sql(unit_conditions, logs.exposures.view, parameters)
     exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
+    covariates = sorted({m.covariate for m in experiment.metrics if m.covariate is not None})
     segment_columns = "".join(
         f", arg_min({quote_identifier(dimension(s))}, \"timestamp\") AS {quote_identifier(segment_column(s))}"
         for s in exposure_segments
+    ) + "".join(
+        f", arg_min({quote_identifier(dimension(c))}, \"timestamp\") AS {quote_identifier(covariate_column(c))}"
+        for c in covariates
     )
     query = render(
         "exposed_units",

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from iterate.aggregation.parameters import Parameters, conditions_sql
-from iterate.aggregation.spine import segment_column
+from iterate.aggregation.spine import covariate_column, segment_column
 from iterate.config import UNIT_METRIC_TYPES, Experiment, Metric, Side
 from iterate.ingest import PreparedLogs, value_column
 from iterate.stats import RatioMoments
@@ -23,8 +23,9 @@ from iterate.templates import quote_identifier, render
 if TYPE_CHECKING:
     import duckdb
 
+    from iterate.stats.cuped import JointMoments
+
 DAY = 86_400.0
-PRE_PERIOD_TYPES = ("proportion", "count", "mean", "ratio")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class GroupMoments:
         missing_units: Units without a value (retention not yet observable, no event for time to event).
         capped_units: Units whose value was capped.
         cap: The cap applied, if any.
+        joint: Joint moments of the metric and its pre-exposure covariate (CUPED), if measured.
     """
 
     metric: str
@@ -52,6 +54,7 @@ class GroupMoments:
     missing_units: int
     capped_units: int
     cap: float | None
+    joint: JointMoments | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +107,18 @@ def metric_range(metric: Metric, experiment: Experiment) -> _Range:
 
 
 def uses_pre_period(metric: Metric, experiment: Experiment) -> bool:
-    """Whether the metric is also measured in the pre-exposure period (imbalance check)."""
-    return experiment.pre_period is not None and metric.type in PRE_PERIOD_TYPES
+    """Whether the metric has a pre-exposure value: the same metric before exposure (imbalance
+    check, CUPED covariate) or a per-unit covariate column."""
+    return metric.covariate is not None or experiment.pre_seconds(metric) is not None
+
+
+def uses_cuped(metric: Metric, experiment: Experiment) -> bool:
+    """Whether the metric is adjusted with CUPED (a pre-exposure covariate or a covariate column)."""
+    return metric.covariate is not None or experiment.cuped_seconds(metric) is not None
+
+
+def _pre_aggregated(metric: Metric, experiment: Experiment) -> bool:
+    return metric.covariate is None and experiment.pre_seconds(metric) is not None
 
 
 class _Query:
@@ -159,8 +172,9 @@ class _Query:
 
 def _scan_range(experiment: Experiment, metrics: Sequence[Metric]) -> _Range:
     ranges = [metric_range(m, experiment) for m in metrics]
-    if any(uses_pre_period(m, experiment) for m in metrics):
-        start_anchor, start = "first_exposure", -float(experiment.pre_period_seconds or 0)
+    pre = [experiment.pre_seconds(m) for m in metrics if _pre_aggregated(m, experiment)]
+    if pre:
+        start_anchor, start = "first_exposure", -float(max(pre))
     elif len({r.start for r in ranges}) == 1:
         start_anchor, start = "window_start", ranges[0].start
     else:
@@ -263,8 +277,13 @@ def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, s
     if metric.type == "ratio":
         query.values.append(f'coalesce(u."{aliases[1]}", 0) AS "{m}_x"')
         columns.append(f"{m}_x")
-    if uses_pre_period(metric, experiment):
-        pre = _Range("first_exposure", -float(experiment.pre_period_seconds), 0.0)
+    pre_ratio = False
+    if metric.covariate is not None:
+        column = quote_identifier(covariate_column(metric.covariate))
+        query.values.append(f'coalesce(CAST(x.{column} AS DOUBLE), 0) AS "{m}_py"')
+        columns.append(f"{m}_py")
+    elif _pre_aggregated(metric, experiment):
+        pre = _Range("first_exposure", -float(experiment.pre_seconds(metric)), 0.0)
         pre_aliases = [query.aggregate(side, pre, scan, "sum") for side in sides]
         pre_y = f'coalesce(u."{pre_aliases[0]}", 0)'
         if metric.type == "proportion":
@@ -272,6 +291,7 @@ def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, s
         query.values.append(f'{pre_y} AS "{m}_py"')
         columns.append(f"{m}_py")
         if metric.type == "ratio":
+            pre_ratio = True
             query.values.append(f'coalesce(u."{pre_aliases[1]}", 0) AS "{m}_px"')
             columns.append(f"{m}_px")
 
@@ -292,11 +312,15 @@ def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, s
             f'avg("{m}_x") AS "{m}_x_mean", var_samp("{m}_x") AS "{m}_x_var", covar_samp("{m}_y", "{m}_x") AS "{m}_xy_cov"'
         )
     if uses_pre_period(metric, experiment):
-        query.moments.append(f'avg("{m}_py") AS "{m}_py_mean", var_samp("{m}_py") AS "{m}_py_var"')
+        query.moments.append(f'avg("{m}_py") AS "{m}_py_mean", var_samp("{m}_py") AS "{m}_py_var", '
+                             f'covar_samp("{m}_y", "{m}_py") AS "{m}_y_py_cov"')
         if metric.type == "ratio":
+            query.moments.append(f'covar_samp("{m}_x", "{m}_py") AS "{m}_x_py_cov"')
+        if pre_ratio:
             query.moments.append(
                 f'avg("{m}_px") AS "{m}_px_mean", var_samp("{m}_px") AS "{m}_px_var", '
-                f'covar_samp("{m}_py", "{m}_px") AS "{m}_pxy_cov"'
+                f'covar_samp("{m}_py", "{m}_px") AS "{m}_pxy_cov", covar_samp("{m}_y", "{m}_px") AS "{m}_y_px_cov", '
+                f'covar_samp("{m}_x", "{m}_px") AS "{m}_x_px_cov"'
             )
 
 
@@ -328,14 +352,39 @@ def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) 
             segment_value=segment_value,
             moments=_ratio_moments(row, m, "y", "x", "xy_cov", n, metric.type == "ratio"),
             pre_moments=(
-                _ratio_moments(row, m, "py", "px", "pxy_cov", n, metric.type == "ratio")
+                _ratio_moments(row, m, "py", "px", "pxy_cov", n, _pre_aggregated(metric, experiment) and metric.type == "ratio")
                 if uses_pre_period(metric, experiment) else None
             ),
+            joint=_joint(row, m, n) if uses_cuped(metric, experiment) else None,
             missing_units=int(row[f"{m}_missing"]),
             capped_units=int(row.get(f"{m}_capped") or 0),
             cap=None if row.get(f"{m}_cap") is None else float(row[f"{m}_cap"]),
         ))
     return groups
+
+
+def _joint(row: dict[str, Any], m: str, n: int) -> JointMoments:
+    """Joint moments of (y, x, y0, x0): metric numerator and denominator, covariate numerator and
+    denominator; a missing denominator is the constant 1 (mean 1, no variance)."""
+    from iterate.stats.cuped import JointMoments
+
+    def number(key: str, default: float = 0.0) -> float:
+        value = row.get(f"{m}_{key}")
+        return default if value is None else float(value)
+
+    has_x, has_px = f"{m}_x_mean" in row, f"{m}_px_mean" in row
+    means = (number("y_mean"), number("x_mean", 1.0) if has_x else 1.0,
+             number("py_mean"), number("px_mean", 1.0) if has_px else 1.0)
+    vy, vx, vpy, vpx = number("y_var"), number("x_var"), number("py_var"), number("px_var")
+    c_yx, c_ypy, c_ypx = number("xy_cov"), number("y_py_cov"), number("y_px_cov")
+    c_xpy, c_xpx, c_pypx = number("x_py_cov"), number("x_px_cov"), number("pxy_cov")
+    covariance = (
+        (vy, c_yx, c_ypy, c_ypx),
+        (c_yx, vx, c_xpy, c_xpx),
+        (c_ypy, c_xpy, vpy, c_pypx),
+        (c_ypx, c_xpx, c_pypx, vpx),
+    )
+    return JointMoments(n=n, means=means, covariance=covariance)
 
 
 def _ratio_moments(row: dict[str, Any], m: str, y: str, x: str, covariance: str, n: int, is_ratio: bool) -> RatioMoments:

@@ -30,16 +30,25 @@ Role = Literal["success", "guardrail", "deterioration"]
 Direction = Literal["increase", "decrease"]
 Operator = Literal["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge"]
 Correction = Literal["holm", "bonferroni", "benjamini-hochberg", "none"]
+MarginType = Literal["relative", "absolute"]
+SequentialMethod = Literal["msprt", "confidence_sequence"]
+Spending = Literal["obrien-fleming", "pocock", "power"]
+Engine = Literal["frequentist", "bayesian", "both"]
 
 METRIC_TYPES: tuple[str, ...] = ("proportion", "mean", "count", "ratio", "quantile", "retention", "time_to_event")
 ROLES: tuple[str, ...] = ("success", "guardrail", "deterioration")
 DIRECTIONS: tuple[str, ...] = ("increase", "decrease")
 OPERATORS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge")
 CORRECTIONS: tuple[str, ...] = ("holm", "bonferroni", "benjamini-hochberg", "none")
+MARGIN_TYPES: tuple[str, ...] = ("relative", "absolute")
+SEQUENTIAL_METHODS: tuple[str, ...] = ("msprt", "confidence_sequence")
+SPENDINGS: tuple[str, ...] = ("obrien-fleming", "pocock", "power")
+ENGINES: tuple[str, ...] = ("frequentist", "bayesian", "both")
 
 EVENT_COLUMNS: tuple[str, ...] = ("user_id", "timestamp", "event", "value", "variant", "experiment")
 EXPOSURE_COLUMNS: tuple[str, ...] = ("user_id", "experiment", "variant", "timestamp")
 UNIT_METRIC_TYPES: tuple[str, ...] = ("proportion", "mean", "count", "ratio", "retention", "time_to_event")
+CUPED_TYPES: tuple[str, ...] = ("proportion", "mean", "count", "ratio")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,12 @@ class Metric:
             ``[start + N days, start + N+1 days)``. Units whose last day is not yet observable
             at the end of the data are left out and counted.
         cap: Outlier capping of per-unit values.
+        margin: Non-inferiority margin of a guardrail: the largest degradation accepted, relative to
+            the control mean (``margin_type = "relative"``, default) or in the metric's units.
+        margin_type: ``relative`` or ``absolute``.
+        cuped: CUPED with the same metric in a pre-exposure period of this length (``"14d"``);
+            ``True`` uses the experiment's ``cuped`` / ``pre_period``; ``False`` turns it off.
+        covariate: CUPED with this per-unit numeric column of the exposures instead (e.g. ``history``).
     """
 
     name: str
@@ -112,6 +127,10 @@ class Metric:
     quantile: float | None = None
     days: tuple[int, int] | None = None
     cap: Cap | None = None
+    margin: float | None = None
+    margin_type: MarginType = "relative"
+    cuped: str | bool | None = None
+    covariate: str | None = None
 
     @property
     def window_seconds(self) -> float | None:
@@ -165,6 +184,20 @@ class Experiment:
         multiple_exposure_threshold: Share of units exposed to several variants that invalidates.
         pre_period: Pre-exposure period in which metrics are compared for imbalance.
         imbalance_threshold: p-value under which a pre-exposure difference invalidates.
+        cuped: CUPED for every proportion, count, mean and ratio metric, with the same metric in a
+            pre-exposure period of this length (Deng et al. 2013), unless a metric says otherwise.
+        sequential: Anytime-valid p-values and intervals (valid however often the data is looked at).
+        sequential_method: ``msprt`` (Johari et al. 2017) or ``confidence_sequence``
+            (Waudby-Smith et al. 2024).
+        looks: Planned number of looks of a group-sequential design (alpha spending).
+        spending: Alpha-spending function: ``obrien-fleming``, ``pocock`` or ``power``.
+        spending_rho: Exponent of the power spending family.
+        planned_units: Planned number of analyzed units (all arms); sets the information fraction of
+            a group-sequential look, and reaching it without a decision gives ``inconclusive``.
+        max_duration: Planned maximum duration (e.g. ``"28d"``) after the first exposure; reaching it
+            without a decision gives ``inconclusive``.
+        engine: ``frequentist`` decisions; ``bayesian`` or ``both`` add posterior summaries.
+        prior_std: Standard deviation of a normal prior on the relative effect (None: flat prior).
     """
 
     name: str
@@ -187,6 +220,16 @@ class Experiment:
     multiple_exposure_threshold: float = 0.01
     pre_period: str | None = "7d"
     imbalance_threshold: float = 0.001
+    cuped: str | None = None
+    sequential: bool = False
+    sequential_method: SequentialMethod = "msprt"
+    looks: int | None = None
+    spending: Spending = "obrien-fleming"
+    spending_rho: float = 3.0
+    planned_units: int | None = None
+    max_duration: str | None = None
+    engine: Engine = "frequentist"
+    prior_std: float | None = None
 
     def __post_init__(self) -> None:
         problems = experiment_problems(self)
@@ -202,6 +245,29 @@ class Experiment:
     def exposure_delay_seconds(self) -> float:
         """Seconds from first exposure to window start."""
         return 0.0 if self.exposure_delay is None else parse_duration(self.exposure_delay)
+
+    @property
+    def max_duration_seconds(self) -> float | None:
+        """Planned maximum duration in seconds, or ``None``."""
+        return None if self.max_duration is None else parse_duration(self.max_duration)
+
+    def cuped_seconds(self, metric: Metric) -> float | None:
+        """Length of the pre-exposure period used as the CUPED covariate of ``metric``, or ``None``."""
+        if metric.type not in CUPED_TYPES or metric.covariate is not None or metric.cuped is False:
+            return None
+        if isinstance(metric.cuped, str):
+            return parse_duration(metric.cuped)
+        if self.cuped is not None:
+            return parse_duration(self.cuped)
+        if metric.cuped is True:
+            return self.pre_period_seconds or parse_duration("7d")
+        return None
+
+    def pre_seconds(self, metric: Metric) -> float | None:
+        """Length of the pre-exposure period measured for ``metric`` (CUPED covariate and imbalance check)."""
+        if metric.type not in CUPED_TYPES:
+            return None
+        return self.cuped_seconds(metric) or self.pre_period_seconds
 
     @property
     def pre_period_seconds(self) -> float | None:
@@ -234,6 +300,27 @@ def experiment_problems(experiment: Experiment) -> list[str]:
     for key in ("window", "exposure_delay", "pre_period"):
         problems += _duration(f"[experiment] {key}", getattr(experiment, key), allow_zero=key == "exposure_delay")
     problems += _choice_problem("[experiment]", "correction", experiment.correction, CORRECTIONS)
+    problems += _choice_problem("[experiment]", "sequential_method", experiment.sequential_method, SEQUENTIAL_METHODS)
+    problems += _choice_problem("[experiment]", "spending", experiment.spending, SPENDINGS)
+    problems += _choice_problem("[experiment]", "engine", experiment.engine, ENGINES)
+    problems += _duration("[experiment] cuped", experiment.cuped)
+    problems += _duration("[experiment] max_duration", experiment.max_duration)
+    if not isinstance(experiment.sequential, bool):
+        problems.append(f"[experiment] sequential == {experiment.sequential!r}, must be true or false")
+    if experiment.looks is not None and (not isinstance(experiment.looks, int) or isinstance(experiment.looks, bool)
+                                         or experiment.looks < 1):
+        problems.append(f"[experiment] looks == {experiment.looks!r}, must be a whole number >= 1")
+    if experiment.looks is not None and experiment.planned_units is None:
+        problems.append("[experiment] looks needs planned_units (the units at the last look), to know how far along a look is")
+    if experiment.looks is not None and experiment.sequential:
+        problems.append("[experiment] choose sequential = true (continuous monitoring) or looks = K (planned looks), not both")
+    if experiment.planned_units is not None and (not isinstance(experiment.planned_units, int)
+                                                 or isinstance(experiment.planned_units, bool) or experiment.planned_units < 2):
+        problems.append(f"[experiment] planned_units == {experiment.planned_units!r}, must be a whole number >= 2")
+    if not _is_number(experiment.spending_rho) or experiment.spending_rho <= 0:
+        problems.append(f"[experiment] spending_rho == {experiment.spending_rho!r}, must be a positive number")
+    if experiment.prior_std is not None and (not _is_number(experiment.prior_std) or experiment.prior_std <= 0):
+        problems.append(f"[experiment] prior_std == {experiment.prior_std!r}, must be a positive number")
     if experiment.as_of is not None and not isinstance(experiment.as_of, datetime):
         problems.append(f"[experiment] as_of == {experiment.as_of!r}, must be a date-time like 2026-01-20T00:00:00Z")
     if not isinstance(experiment.segments, tuple) or not all(isinstance(s, str) and s for s in experiment.segments):
@@ -295,6 +382,17 @@ def metric_problems(metric: Metric, where: str) -> list[str]:
             problems.append(f"{where}: retention needs `day = N` or `days = [first, last]` with 0 <= first <= last")
     elif metric.days is not None:
         problems.append(f"{where}: `day` / `days` only apply to type = \"retention\"")
+    problems += _choice_problem(where, "margin_type", metric.margin_type, MARGIN_TYPES)
+    if metric.margin is not None and (not _is_number(metric.margin) or metric.margin < 0):
+        problems.append(f"{where}: margin == {metric.margin!r}, must be a number >= 0 (e.g. 0.02 for 2%)")
+    if metric.margin is not None and metric.role != "guardrail":
+        problems.append(f"{where}: `margin` applies to guardrails (role = \"guardrail\")")
+    if metric.cuped is not None and not isinstance(metric.cuped, bool):
+        problems += _duration(f"{where} cuped", metric.cuped)
+    if (metric.cuped not in (None, False) or metric.covariate is not None) and metric.type not in CUPED_TYPES:
+        problems.append(f"{where}: CUPED applies to proportion, count, mean and ratio metrics, not {metric.type}")
+    if metric.covariate is not None and (not isinstance(metric.covariate, str) or not metric.covariate):
+        problems.append(f"{where}: covariate == {metric.covariate!r}, must be a column name")
     if metric.cap is not None:
         cap = metric.cap
         if (cap.value is None) == (cap.percentile is None):

@@ -30,12 +30,14 @@ _TOP_KEYS = ("experiment", "data", "columns", "metrics")
 _EXPERIMENT_KEYS = (
     "name", "control", "alpha", "window", "expected_split", "srm_threshold", "correction", "segments",
     "where", "exposure_delay", "as_of", "multiple_exposure_threshold", "pre_period", "imbalance_threshold",
+    "cuped", "sequential", "sequential_method", "looks", "spending", "spending_rho", "planned_units", "max_duration",
+    "engine", "prior_std",
 )
 _DATA_KEYS = ("events", "exposures", "exposure_event")
 _SOURCE_KEYS = ("path", "table")
 _METRIC_KEYS = (
     "name", "type", "event", "value", "role", "direction", "where", "window", "numerator", "denominator",
-    "quantile", "day", "days", "cap",
+    "quantile", "day", "days", "cap", "margin", "margin_type", "cuped", "covariate",
 )
 _SIDE_KEYS = ("event", "value", "where")
 
@@ -110,6 +112,16 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, o
             multiple_exposure_threshold=section.get("multiple_exposure_threshold", 0.01),
             pre_period=None if pre_period is False else pre_period,
             imbalance_threshold=section.get("imbalance_threshold", 0.001),
+            cuped=section.get("cuped"),
+            sequential=section.get("sequential", False),
+            sequential_method=section.get("sequential_method", "msprt"),
+            looks=section.get("looks"),
+            spending=section.get("spending", "obrien-fleming"),
+            spending_rho=section.get("spending_rho", 3.0),
+            planned_units=section.get("planned_units"),
+            max_duration=section.get("max_duration"),
+            engine=section.get("engine", "frequentist"),
+            prior_std=section.get("prior_std"),
             events=sources["events"],
             exposures=sources["exposures"],
             event_columns=event_columns,
@@ -276,4 +288,8 @@ def _metric(raw: Any, position: int, problems: list[str]) -> Metric | None:
         quantile=raw.get("quantile"),
         days=_days(raw, where, problems),
         cap=_cap(raw.get("cap"), where, problems),
+        margin=raw.get("margin"),
+        margin_type=raw.get("margin_type", "relative"),
+        cuped=raw.get("cuped"),
+        covariate=raw.get("covariate"),
     )

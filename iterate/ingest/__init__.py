@@ -104,6 +104,8 @@ def prepare_logs(con: duckdb.DuckDBPyConnection, experiment: Experiment, events:
     values, metric_dimensions = _metric_columns(experiment)
     unit_dimensions = {condition.column for condition in experiment.where} | set(experiment.segments)
     exposure_dimensions = {c for c in unit_dimensions if _has(available["exposures"], c)} if not from_events else set()
+    covariates = {m.covariate for m in experiment.metrics if m.covariate is not None}
+    exposure_dimensions |= covariates  # per-unit CUPED covariates must be exposure columns
     event_dimensions = metric_dimensions | (unit_dimensions - exposure_dimensions)
 
     event_mapping = {**experiment.event_columns, **{f"value:{c}": c for c in values},
