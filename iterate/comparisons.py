@@ -21,6 +21,7 @@ from iterate.stats import (
     adjust_p_values,
     delta_method_test,
     heterogeneity_test,
+    interval_and_p_value,
     quantile_test,
     segment_deviations,
     two_proportion_z_test,
@@ -116,6 +117,41 @@ def with_correction(rows: Sequence[MetricResult], correction: str) -> list[Metri
     ]
 
 
+def with_family_corrections(rows: Sequence[MetricResult], correction: str) -> list[MetricResult]:
+    """Correct success metrics and harm metrics (guardrails, deteriorations) as separate families.
+
+    Schultzberg et al. (2024): the alpha of the ship decision is corrected over the success metrics
+    only; guardrails are tested for non-inferiority at the full alpha. The harm tests of guardrails
+    and deteriorations form their own corrected family, so a long list of guardrails does not
+    produce spurious rollbacks.
+    """
+    success = [i for i, row in enumerate(rows) if row.role == "success"]
+    harm = [i for i, row in enumerate(rows) if row.role != "success"]
+    corrected = list(rows)
+    for family in (success, harm):
+        for i, row in zip(family, with_correction([rows[i] for i in family], correction)):
+            corrected[i] = row
+    return corrected
+
+
+def with_noninferiority(row: MetricResult, metric: Metric) -> MetricResult:
+    """A guardrail row with its one-sided non-inferiority test against the metric's margin.
+
+    H0: the effect is worse than the margin M in the bad direction; H1: it is not (Schultzberg et
+    al. 2024, section 3; Chow, Shao & Wang 2008, section 3.2.2). A relative margin is converted to
+    the metric's units with the control mean. Tested at the full alpha, normal reference.
+    """
+    if metric.role != "guardrail" or metric.margin is None or row.effect is None or row.control_mean is None:
+        return row
+    margin = metric.margin * abs(row.control_mean) if metric.margin_type == "relative" else metric.margin
+    if not row.std_error:
+        toward_good = row.effect if row.direction == "increase" else -row.effect
+        return replace(row, noninferiority_margin=margin, noninferior=toward_good > -margin)
+    toward_good = row.effect if row.direction == "increase" else -row.effect
+    _, _, _, p_value = interval_and_p_value(toward_good + margin, row.std_error, alternative="greater", alpha=row.alpha)
+    return replace(row, noninferiority_margin=margin, noninferiority_p_value=p_value, noninferior=p_value < row.alpha)
+
+
 def overall_rows(
     experiment: Experiment,
     variants: Sequence[str],
@@ -137,7 +173,9 @@ def overall_rows(
                 baseline, treated = overall[(metric.name, control)], overall[(metric.name, variant)]
                 rows.append(compare(metric, variant, baseline.moments, treated.moments, experiment,
                                     control_group=baseline, treatment_group=treated))
-    return with_correction(rows, experiment.correction)
+    rows = with_family_corrections(rows, experiment.correction)
+    metrics = {metric.name: metric for metric in experiment.metrics}
+    return [with_noninferiority(row, metrics[row.name]) for row in rows]
 
 
 def segment_rows(

@@ -306,22 +306,27 @@ def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, s
         query.moments.append(f'sum("{m}_capped") AS "{m}_capped", max("{m}_cap") AS "{m}_cap"')
 
     query.moments.append(f'count("{m}_y") AS "{m}_n", count(*) - count("{m}_y") AS "{m}_missing"')
-    query.moments.append(f'avg("{m}_y") AS "{m}_y_mean", var_samp("{m}_y") AS "{m}_y_var"')
+    query.moments.append(f'{_mean(f"{m}_y")} AS "{m}_y_mean", var_samp("{m}_y") AS "{m}_y_var"')
     if metric.type == "ratio":
         query.moments.append(
-            f'avg("{m}_x") AS "{m}_x_mean", var_samp("{m}_x") AS "{m}_x_var", covar_samp("{m}_y", "{m}_x") AS "{m}_xy_cov"'
+            f'{_mean(f"{m}_x")} AS "{m}_x_mean", var_samp("{m}_x") AS "{m}_x_var", covar_samp("{m}_y", "{m}_x") AS "{m}_xy_cov"'
         )
     if uses_pre_period(metric, experiment):
-        query.moments.append(f'avg("{m}_py") AS "{m}_py_mean", var_samp("{m}_py") AS "{m}_py_var", '
+        query.moments.append(f'{_mean(f"{m}_py")} AS "{m}_py_mean", var_samp("{m}_py") AS "{m}_py_var", '
                              f'covar_samp("{m}_y", "{m}_py") AS "{m}_y_py_cov"')
         if metric.type == "ratio":
             query.moments.append(f'covar_samp("{m}_x", "{m}_py") AS "{m}_x_py_cov"')
         if pre_ratio:
             query.moments.append(
-                f'avg("{m}_px") AS "{m}_px_mean", var_samp("{m}_px") AS "{m}_px_var", '
+                f'{_mean(f"{m}_px")} AS "{m}_px_mean", var_samp("{m}_px") AS "{m}_px_var", '
                 f'covar_samp("{m}_py", "{m}_px") AS "{m}_pxy_cov", covar_samp("{m}_y", "{m}_px") AS "{m}_y_px_cov", '
                 f'covar_samp("{m}_x", "{m}_px") AS "{m}_x_px_cov"'
             )
+
+
+def _mean(column: str) -> str:
+    """Mean with a compensated (Kahan) sum: exact to the last digits even for values near 1e8."""
+    return f'fsum("{column}") / count("{column}")'
 
 
 def _cap_expression(query: _Query, metric: Metric, m: str) -> str | None:

@@ -264,7 +264,7 @@ def _checked_covariance(
 ) -> np.ndarray:
     for i in range(4):
         for j in range(i + 1, 4):
-            a, b = covariance[i, j], covariance[j, i]
+            a, b = float(covariance[i, j]), float(covariance[j, i])
             scale = max(abs(a), abs(b), math.sqrt(abs(covariance[i, i] * covariance[j, j])))
             if abs(a - b) > _SYMMETRY_TOLERANCE * scale:
                 problems.append(
@@ -273,7 +273,7 @@ def _checked_covariance(
                 )
     symmetric = (covariance + covariance.T) / 2
     for i, name in enumerate(COMPONENTS):
-        variance = symmetric[i, i]
+        variance = float(symmetric[i, i])
         if variance < 0:
             mean = means[i] if means is not None and math.isfinite(means[i]) else 0.0
             if variance < -_NEGATIVE_VARIANCE_TOLERANCE * max(1.0, mean * mean):
