@@ -51,22 +51,18 @@ def analyze(
         DataError: a log is unreadable or breaks the data contract.
     """
     _import_in_background("scipy.special")
-    experiment = config if isinstance(config, Experiment) else load_config(config)
-    if not isinstance(experiment, Experiment):
-        raise ConfigError(f"expected an Experiment or a TOML path, got {type(config).__name__}")
+    experiment, events, exposures = resolve(config, events, exposures)
     experiment = _with_overrides(experiment, as_of, segments)
-    events = _as_source(events) if events is not None else experiment.events
-    exposures = _as_source(exposures) if exposures is not None else experiment.exposures
     now = datetime.now(timezone.utc).replace(tzinfo=None)
 
-    with connect() as con, _engine_errors_as_data_errors():
+    with connect() as con, engine_errors_as_data_errors():
         logs = prepare_logs(con, experiment, events, exposures)
         spine = aggregation.build_spine(con, experiment, logs)
         exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
         counts = aggregation.count_exposures(con, spine, exposure_segments)
         if not counts.units and not counts.multiple_variant_units:
             raise DataError(_no_exposures_message(con, experiment, logs))
-        variants = _check_variants(experiment, counts, logs.exposures.label)
+        variants = check_variants(experiment, counts, logs.exposures.label)
         times = aggregation.event_times(con, logs, now, aggregation.first_exposure(con, spine))
         data_end = experiment.as_of or times.data_end
         unit_metrics = aggregation.unit_metric_moments(con, experiment, logs, spine, variants, data_end)
@@ -130,8 +126,18 @@ def _excluded(counts: aggregation.ExposureCounts, variants: Sequence[str]) -> di
     return {"multiple_variants": counts.multiple_variant_units, "undeclared_variants": undeclared}
 
 
+def resolve(config: Experiment | str | Path, events: Any, exposures: Any) -> tuple[Experiment, Any, Any]:
+    """The experiment (loaded from TOML if a path) and the logs to read (arguments win over the config)."""
+    experiment = config if isinstance(config, Experiment) else load_config(config)
+    if not isinstance(experiment, Experiment):
+        raise ConfigError(f"expected an Experiment or a TOML path, got {type(config).__name__}")
+    events = _as_source(events) if events is not None else experiment.events
+    exposures = _as_source(exposures) if exposures is not None else experiment.exposures
+    return experiment, events, exposures
+
+
 @contextmanager
-def _engine_errors_as_data_errors() -> Iterator[None]:
+def engine_errors_as_data_errors() -> Iterator[None]:
     """A log that turns out unreadable mid-scan (a malformed CSV row, a corrupt Parquet page) is a data error."""
     import duckdb
 
@@ -156,7 +162,7 @@ def _no_exposures_message(con, experiment: Experiment, logs: PreparedLogs) -> st
     return f"{logs.exposures.label}: no exposure left after the as_of time and unit filters; check them"
 
 
-def _check_variants(experiment: Experiment, counts: aggregation.ExposureCounts, label: str) -> tuple[str, ...]:
+def check_variants(experiment: Experiment, counts: aggregation.ExposureCounts, label: str) -> tuple[str, ...]:
     """Variants to analyze, control first; a missing control or an empty declared variant is an input error.
 
     Undeclared variants are not an error: their units are excluded and reported by a check.

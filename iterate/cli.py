@@ -100,6 +100,36 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
 
 
 @main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
+@click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
+@click.option("--replicates", type=click.IntRange(min=10), default=200, show_default=True,
+              help="Number of A/A re-randomizations.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the re-randomization.")
+@click.option("--format", "report_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_reports_errors
+def calibrate(config: Path, events: str | None, exposures: str | None, replicates: int, seed: int,
+              report_format: str) -> None:
+    """Replay A/A tests on CONFIG's own units: the false-positive rate of each metric and of the verdict.
+
+    Units are re-randomized into two arms REPLICATES times inside the engine; every replicate runs
+    the same tests, corrections, checks and decision as `iterate analyze`. Exit code 0 when every
+    metric's false-positive rate is consistent with alpha, 13 when one fires too often.
+    """
+    import json
+
+    from iterate.calibration import calibrate as run_calibration
+    from iterate.calibration import render_calibration
+
+    result = run_calibration(config, events=events, exposures=exposures, replicates=replicates, seed=seed)
+    if report_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        click.echo(render_calibration(result), nl=False)
+    sys.exit(0 if all(rate.within_alpha for rate in result.metrics) else 13)
+
+
+@main.command()
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--units", type=click.IntRange(min=1), default=20_000, show_default=True, help="Exposed units.")
 @click.option("--events", "event_count", type=click.IntRange(min=1), default=400_000, show_default=True,

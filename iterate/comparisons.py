@@ -15,6 +15,7 @@ from iterate.decision import classify
 from iterate.result import Heterogeneity, MetricResult
 from iterate.stats import (
     Estimate,
+    cuped_test,
     Moments,
     QuantileSummary,
     RatioMoments,
@@ -63,8 +64,18 @@ def compare(
     control_group: GroupMoments | None = None,
     treatment_group: GroupMoments | None = None,
 ) -> MetricResult:
-    """One metric row: ``variant`` against control, two-sided at the experiment's alpha."""
-    estimate = choose_test(metric)(control, treatment, alternative="two-sided", alpha=experiment.alpha)
+    """One metric row: ``variant`` against control, two-sided at the experiment's alpha.
+
+    With CUPED (both arms carry joint moments with their covariate), the row holds the adjusted
+    estimate (Deng et al. 2013) and the unadjusted effect beside it.
+    """
+    cuped = None
+    if control_group is not None and treatment_group is not None and control_group.joint and treatment_group.joint:
+        cuped = cuped_test(control_group.joint, treatment_group.joint, alternative="two-sided", alpha=experiment.alpha)
+    if cuped is not None and cuped.adjusted:
+        estimate: Estimate = cuped
+    else:
+        estimate = choose_test(metric)(control, treatment, alternative="two-sided", alpha=experiment.alpha)
     n_control = control.n_units if isinstance(control, QuantileSummary) else control.n
     n_treatment = treatment.n_units if isinstance(treatment, QuantileSummary) else treatment.n
     missing_control = 0 if control_group is None else control_group.missing_units
@@ -99,6 +110,9 @@ def compare(
         cap=None if treatment_group is None else treatment_group.cap,
         segment=None if treatment_group is None else treatment_group.segment,
         segment_value=None if treatment_group is None else treatment_group.segment_value,
+        unadjusted_effect=None if cuped is None else cuped.unadjusted.effect,
+        unadjusted_std_error=None if cuped is None else cuped.unadjusted.std_error,
+        variance_reduction=None if cuped is None or not cuped.adjusted else cuped.variance_reduction,
     )
 
 

@@ -23,7 +23,11 @@
 --   {caps_join}        ", caps" when a metric is capped, else empty (units is then read once)
 --   {capped_values}    the values after capping, and capped-unit flags
 --   {moments}          per-group count / avg / var_samp / covar_samp of the values
---   {grouping_sets}    (variant) and (variant, segment) for each segment
+--   {group_source}     the units to group: capped as it is, or (A/A calibration) capped crossed
+--                      with replicates, each unit re-randomized to an arm by a hash of its id
+--   {group_keys}       grouping columns, each followed by a comma
+--   {grouping}         GROUPING SETS of (variant) and (variant, segment) for each segment, or
+--                      the replicate and arm of a calibration
 WITH exposed AS (
     SELECT *
     FROM {spine}
@@ -43,7 +47,7 @@ unit_aggregates AS (
     GROUP BY "user_id"
 ),
 units AS (
-    SELECT x."variant", {segments} coalesce(u."duplicate_groups", 0) AS "duplicate_groups",
+    SELECT x."user_id", x."variant", {segments} coalesce(u."duplicate_groups", 0) AS "duplicate_groups",
            coalesce(u."duplicate_rows", 0) AS "duplicate_rows", {unit_values}
     FROM exposed AS x
     LEFT JOIN unit_aggregates AS u ON u."user_id" = x."user_id"
@@ -53,10 +57,13 @@ caps AS (
     FROM {caps_source}
 ),
 capped AS (
-    SELECT "variant", {segments} "duplicate_groups", "duplicate_rows", {capped_values}
+    SELECT "user_id", "variant", {segments} "duplicate_groups", "duplicate_rows", {capped_values}
     FROM units{caps_join}
+),
+grouped AS (
+    {group_source}
 )
-SELECT "variant", {segments} sum("duplicate_groups") AS "duplicate_groups",
+SELECT {group_keys} sum("duplicate_groups") AS "duplicate_groups",
        sum("duplicate_rows") AS "duplicate_rows", {moments}
-FROM capped
-GROUP BY GROUPING SETS ({grouping_sets})
+FROM grouped
+GROUP BY {grouping}

@@ -89,11 +89,18 @@ def test_ratio_metric_coverage_and_variance_reduction() -> None:
     # Views and the click probability are independent, so each arm's ratio of means is E[p].
     result = run(arm(400, 0.0), arm(400, effect), effect)
     assert LOW / REPS <= result["coverage"] <= HIGH / REPS, result
-    # rho: correlation of the linearized metric and covariate, from one very large arm.
-    clicks, views, clicks0, views0 = np.moveaxis(arm(500, 0.0).reshape(-1, 4), -1, 0)
-    metric = clicks - clicks.mean() / views.mean() * views
-    covariate = clicks0 - clicks0.mean() / views0.mean() * views0
-    rho = np.corrcoef(metric, covariate)[0, 1]
-    assert result["mean_reported_reduction"] == pytest.approx(rho**2, abs=0.01), (result, rho)
+    # rho: correlation of the linearized metric and covariate in each arm, from very large arms
+    # (the treatment changes it a little); equal arm sizes, so the expected reduction is
+    # 1 - sum Var_a (1 - rho_a**2) / sum Var_a.
+    variances, residuals = [], []
+    for shift in (0.0, effect):
+        clicks, views, clicks0, views0 = np.moveaxis(arm(500, shift).reshape(-1, 4), -1, 0)
+        metric = (clicks - clicks.mean() / views.mean() * views) / views.mean()
+        covariate = clicks0 - clicks0.mean() / views0.mean() * views0
+        rho = np.corrcoef(metric, covariate)[0, 1]
+        variances.append(metric.var())
+        residuals.append(metric.var() * (1 - rho**2))
+    expected = 1 - sum(residuals) / sum(variances)
+    assert result["mean_reported_reduction"] == pytest.approx(expected, abs=0.005), (result, expected)
     assert result["actual_reduction"] == pytest.approx(result["mean_reported_reduction"], abs=0.03), result
     assert abs(result["bias"]) < 3 * result["effect_sd"] / math.sqrt(REPS), result

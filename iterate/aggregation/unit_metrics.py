@@ -55,6 +55,7 @@ class GroupMoments:
     capped_units: int
     cap: float | None
     joint: JointMoments | None = None
+    replicate: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,29 @@ class UnitMetrics:
 
     groups: list[GroupMoments]
     duplicates: Duplicates
+
+
+@dataclass(frozen=True, slots=True)
+class Replicates:
+    """A/A re-randomization: ``count`` replicates, each unit in arm ``A`` with probability ``share``."""
+
+    count: int
+    share: float
+    seed: int
+
+
+def _replicate_source(replicates: Replicates, parameters: Parameters) -> str:
+    """Units crossed with the replicates, each assigned to A or B by a hash of (unit, replicate, seed).
+
+    The hash of one combined key is taken (hash(a, b) in DuckDB combines its inputs' hashes by XOR,
+    which would tie replicates together); its top 53 bits give a uniform on [0, 1).
+    """
+    mixed = (f'hash(xor(hash(c."user_id"), CAST(r."replicate" * 11400714819323198485 % 18446744073709551616 '
+             f'+ {parameters.bind(replicates.seed)} AS UBIGINT)))')
+    uniform = f"CAST({mixed} >> 11 AS DOUBLE) * {2.0 ** -53!r}"
+    arm = f"CASE WHEN {uniform} < {parameters.bind(float(replicates.share))} THEN 'A' ELSE 'B' END"
+    return (f'SELECT c.* REPLACE ({arm} AS "variant"), r."replicate" '
+            f'FROM capped AS c, range({parameters.bind(int(replicates.count))}) AS r("replicate")')
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +216,14 @@ def unit_metric_moments(
     spine: str,
     variants: Sequence[str],
     data_end: datetime | None,
+    *,
+    replicates: Replicates | None = None,
 ) -> UnitMetrics:
-    """Per-variant and per-segment moments of every unit-level metric, from one events scan."""
+    """Per-variant and per-segment moments of every unit-level metric, from one events scan.
+
+    With ``replicates`` (A/A calibration), the analyzed units are instead re-randomized to two arms
+    ``A`` and ``B`` in each replicate, and the moments are grouped per replicate and arm.
+    """
     query = _Query(experiment, logs)
     metrics = query.metrics
     if not metrics:
@@ -221,8 +251,15 @@ def unit_metric_moments(
     scan_conditions += conditions_sql(event_level, "e", parameters)
 
     segments = [quote_identifier(segment_column(s)) for s in experiment.segments]
-    grouping_sets = ", ".join(["(\"variant\")", *(f"(\"variant\", {s})" for s in segments)])
-    groupings = [f"GROUPING({s}) AS {quote_identifier('grouping:' + name)}" for s, name in zip(segments, experiment.segments)]
+    if replicates is None:
+        group_source = "SELECT * FROM capped"
+        group_keys = "".join(f"{key}, " for key in ['"variant"', *segments])
+        grouping = "GROUPING SETS (" + ", ".join(['("variant")', *(f'("variant", {s})' for s in segments)]) + ")"
+        groupings = [f"GROUPING({s}) AS {quote_identifier('grouping:' + name)}"
+                     for s, name in zip(segments, experiment.segments)]
+    else:
+        group_source = _replicate_source(replicates, parameters)
+        group_keys, grouping, groupings = '"replicate", "variant", ', '"replicate", "variant"', []
     variant_list = ", ".join(parameters.bind(v) for v in variants)
     sql = render(
         "unit_metrics",
@@ -239,12 +276,15 @@ def unit_metric_moments(
         caps_join=", caps" if query.caps else "",
         capped_values=", ".join(query.capped),
         moments=", ".join([*groupings, *query.moments]),
-        grouping_sets=grouping_sets,
+        group_source=group_source,
+        group_keys=group_keys,
+        grouping=grouping,
     )
     cursor = con.execute(sql, parameters.values)
     names = [column[0].lower() for column in cursor.description]
     rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-    overall = [row for row in rows if all(row[f"grouping:{s}".lower()] == 1 for s in experiment.segments)]
+    overall = [row for row in rows if replicates is not None or
+               all(row[f"grouping:{s}".lower()] == 1 for s in experiment.segments)]
     duplicates = Duplicates(
         groups=sum(int(row["duplicate_groups"] or 0) for row in overall),
         extra_rows=sum(int(row["duplicate_rows"] or 0) for row in overall),
@@ -342,7 +382,7 @@ def _cap_expression(query: _Query, metric: Metric, m: str) -> str | None:
 def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) -> list[GroupMoments]:
     segment, segment_value = None, None
     for name in experiment.segments:
-        if row[f"grouping:{name}".lower()] == 0:
+        if row.get(f"grouping:{name}".lower(), 1) == 0:
             segment = name
             value = row[segment_column(name).lower()]
             segment_value = None if value is None else str(value)
@@ -361,6 +401,7 @@ def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) 
                 if uses_pre_period(metric, experiment) else None
             ),
             joint=_joint(row, m, n) if uses_cuped(metric, experiment) else None,
+            replicate=row.get("replicate"),
             missing_units=int(row[f"{m}_missing"]),
             capped_units=int(row.get(f"{m}_capped") or 0),
             cap=None if row.get(f"{m}_cap") is None else float(row[f"{m}_cap"]),

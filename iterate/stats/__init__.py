@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from iterate.stats.cuped import CovariateStatus, CupedEstimate, JointMoments, cuped_test
 from iterate.stats.estimate import (
     Alternative,
     Estimate,
@@ -40,6 +41,10 @@ from iterate.stats.srm import SrmResult, sample_ratio_mismatch
 
 __all__ = [
     "Alternative",
+    "CovariateStatus",
+    "CupedEstimate",
+    "JointMoments",
+    "cuped_test",
     "Correction",
     "Estimate",
     "HeterogeneityResult",

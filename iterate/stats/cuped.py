@@ -5,7 +5,11 @@ Controlled Experiments by Utilizing Pre-Experiment Data", WSDM) subtracts
 from each arm's metric the part predicted by a covariate that the treatment
 cannot affect, typically the same metric measured before exposure. The
 treatment effect keeps its expectation and loses the variance the covariate
-explains (``1 - rho**2`` of it for a mean metric).
+explains (``1 - rho**2`` of it for a mean metric). Equation and section
+numbers below are the paper's: eq. (3) the control-variate estimator, eq. (4)
+the optimal ``theta``, eq. (5) the ``1 - rho**2`` reduction, eq. (7) the
+adjusted difference, §4.2 missing pre-period data, Appendix B eq. (8)
+``theta`` for ratio metrics by the delta method.
 
 One code path serves means and ratios: each unit carries the vector
 ``Z = (y, x, y0, x0)``, the metric being ``mean(y) / mean(x)`` and the
