@@ -63,7 +63,8 @@ def analyze(
         if not counts.units and not counts.multiple_variant_units:
             raise DataError(_no_exposures_message(con, experiment, logs))
         variants = check_variants(experiment, counts, logs.exposures.label)
-        times = aggregation.event_times(con, logs, now, aggregation.first_exposure(con, spine))
+        started = aggregation.first_exposure(con, spine)
+        times = aggregation.event_times(con, logs, now, started)
         data_end = experiment.as_of or times.data_end
         unit_metrics = aggregation.unit_metric_moments(con, experiment, logs, spine, variants, data_end)
         quantiles = {
@@ -84,7 +85,7 @@ def analyze(
     )
     rows = overall_rows(experiment, variants, groups, quantiles)
     by_segment, heterogeneity = segment_rows(experiment, variants, groups)
-    decision = decide(rows, quality, by_segment)
+    decision = decide(rows, quality, by_segment, stopped=planned_end(experiment, analyzed, started, data_end))
     return AnalysisResult(
         experiment=experiment.name,
         verdict=decision.verdict,
@@ -101,6 +102,20 @@ def analyze(
         segment_results=tuple(by_segment),
         heterogeneity=tuple(heterogeneity),
     )
+
+
+def planned_end(experiment: Experiment, units: dict[str, int], started: datetime | None,
+                data_end: datetime | None) -> str | None:
+    """Why the experiment has reached its planned end (sample size or duration), or ``None``."""
+    total = sum(units.values())
+    if experiment.planned_units is not None and total >= experiment.planned_units:
+        return f"the planned {experiment.planned_units:,} units are reached ({total:,} analyzed)"
+    limit = experiment.max_duration_seconds
+    if limit is not None and started is not None and data_end is not None:
+        elapsed = (data_end - started).total_seconds()
+        if elapsed >= limit:
+            return f"the planned maximum duration {experiment.max_duration} is reached ({elapsed / 86400:.1f} days of data)"
+    return None
 
 
 def _import_in_background(module: str) -> None:

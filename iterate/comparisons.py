@@ -12,6 +12,7 @@ from dataclasses import replace
 from iterate.aggregation import GroupMoments
 from iterate.config import Experiment, Metric
 from iterate.decision import classify
+from iterate.designs import look_alpha, with_bayesian, with_look_alpha, with_sequential
 from iterate.result import Heterogeneity, MetricResult
 from iterate.stats import (
     Estimate,
@@ -187,9 +188,19 @@ def overall_rows(
                 baseline, treated = overall[(metric.name, control)], overall[(metric.name, variant)]
                 rows.append(compare(metric, variant, baseline.moments, treated.moments, experiment,
                                     control_group=baseline, treatment_group=treated))
+    if experiment.sequential:
+        rows = [with_sequential(row, experiment) for row in rows]
     rows = with_family_corrections(rows, experiment.correction)
+    analyzed = sum(g.moments.n + g.missing_units for g in groups
+                   if g.segment is None and experiment.metrics and g.metric == groups[0].metric)
+    look = look_alpha(experiment, analyzed)
+    if look is not None:
+        rows = with_look_alpha(rows, look[0])
     metrics = {metric.name: metric for metric in experiment.metrics}
-    return [with_noninferiority(row, metrics[row.name]) for row in rows]
+    rows = [with_noninferiority(row, metrics[row.name]) for row in rows]
+    if experiment.engine in ("bayesian", "both"):
+        rows = [with_bayesian(row, experiment) for row in rows]
+    return rows
 
 
 def segment_rows(

@@ -33,8 +33,8 @@ Method in Metric Analytics", KDD), with the prior scaled by ``|control_mean|``.
 Example:
     >>> from iterate.stats.bayes import bayesian_summary
     >>> b = bayesian_summary(0.3, 0.1, control_mean=10.0)
-    >>> round(b.chance_to_beat_control, 4), round(b.expected_loss_ship, 5)
-    (0.9987, 0.00038)
+    >>> round(b.chance_to_beat_control, 4), round(b.expected_loss_ship, 6), round(b.expected_loss_keep, 6)
+    (0.9987, 3.8e-05, 0.300038)
     >>> round(b.ci_low, 4), round(b.ci_high, 4)
     (0.104, 0.496)
 """
@@ -218,21 +218,16 @@ def _result(
     std_error: float | None,
     relative_std_error: float | None,
 ) -> BayesianResult:
+    relative_effect = effect / control_mean if effect is not None and control_mean else None
     absolute: tuple[float | None, ...] = (None,) * 7
-    relative_effect = None
     relative: tuple[float | None, ...] = (None,) * 7
-    if effect is not None and control_mean:
-        relative_effect = effect / control_mean
-    if status == "ok":
-        assert effect is not None and std_error is not None  # ok means both were computed
+    if status == "ok" and effect is not None and std_error:
         mean, std = _posterior(effect, std_error, prior_mean, prior_std)
         absolute = (mean, std, *_summaries(mean, std, direction, credible_level))
-        if relative_effect is not None and relative_std_error:
-            assert control_mean is not None
-            scale = abs(control_mean)
+        if relative_effect is not None and control_mean and relative_std_error:
             rel_mean, rel_std = _posterior(
                 relative_effect, relative_std_error, prior_mean / control_mean,
-                None if prior_std is None else prior_std / scale,
+                None if prior_std is None else prior_std / abs(control_mean),
             )
             relative = (rel_mean, rel_std, *_summaries(rel_mean, rel_std, direction, credible_level))
     return BayesianResult(
@@ -252,22 +247,18 @@ def _result(
     )
 
 
-def _check_common(
-    direction: str, prior_mean: float, prior_std: float | None, credible_level: float,
-    relative_prior: bool, control_mean: float | None,
-) -> tuple[float, float | None]:
+def _check_options(direction: str, prior_mean: float, prior_std: float | None,
+                   credible_level: float) -> tuple[float, float | None]:
     if direction not in DIRECTIONS:
         raise StatsError(f"direction == {direction!r}, must be one of {', '.join(DIRECTIONS)}")
     check_alpha(credible_level, "credible_level")
-    prior_mean = _check_number(prior_mean, "prior_mean")
-    prior_std = _check_prior_std(prior_std)
-    if relative_prior:
-        if not control_mean:
-            raise StatsError(f"relative_prior=True with control_mean == {control_mean!r}: a "
-                             "relative prior needs a nonzero control mean to scale it")
-        prior_mean *= control_mean
-        prior_std = None if prior_std is None else prior_std * abs(control_mean)
-    return prior_mean, prior_std
+    return _check_number(prior_mean, "prior_mean"), _check_prior_std(prior_std)
+
+
+def _scale_prior(prior_mean: float, prior_std: float | None,
+                 control_mean: float) -> tuple[float, float | None]:
+    """A prior on the relative effect, expressed on the absolute effect."""
+    return prior_mean * control_mean, None if prior_std is None else prior_std * abs(control_mean)
 
 
 def bayesian_summary(
@@ -320,9 +311,12 @@ def bayesian_summary(
     relative_std_error = _check_std_error(relative_std_error, "relative_std_error")
     if control_mean is not None:
         control_mean = _check_number(control_mean, "control_mean")
-    prior_mean, prior_std = _check_common(
-        direction, prior_mean, prior_std, credible_level, relative_prior, control_mean
-    )
+    prior_mean, prior_std = _check_options(direction, prior_mean, prior_std, credible_level)
+    if relative_prior:
+        if not control_mean:
+            raise StatsError(f"relative_prior=True with control_mean == {control_mean!r}: a "
+                             "relative prior needs a nonzero control mean to scale it")
+        prior_mean, prior_std = _scale_prior(prior_mean, prior_std, control_mean)
     return _result(
         status="ok" if std_error else "zero_variance",
         direction=direction,
@@ -368,8 +362,9 @@ def bayesian_comparison(
 
     Returns:
         The :class:`BayesianResult`; ``too_few_units`` when an arm has fewer
-        than 2 units, ``zero_denominator`` when a denominator mean is 0,
-        ``zero_variance`` when both arm variances are 0.
+        than 2 units, ``zero_denominator`` when a denominator mean is 0 (or
+        the control value is 0 under a relative prior), ``zero_variance``
+        when both arm variances are 0.
 
     Raises:
         StatsError: On invalid moments or arguments.
@@ -378,8 +373,9 @@ def bayesian_comparison(
         >>> c, t = Moments.from_proportion(8502, 44700), Moments.from_proportion(8279, 45489)
         >>> b = bayesian_comparison(c, t)
         >>> round(b.chance_to_beat_control, 4), round(b.relative_chance_to_beat_control, 4)
-        (0.0008, 0.0008)
+        (0.0008, 0.0006)
     """
+    prior_mean, prior_std = _check_options(direction, prior_mean, prior_std, credible_level)
     control, treatment = _as_ratio(control), _as_ratio(treatment)
     degenerate = degenerate_estimate("bayes", control, treatment,
                                      alternative="two-sided", alpha=0.05)
@@ -400,9 +396,11 @@ def bayesian_comparison(
     effect = None
     if control_value is not None and treatment_value is not None:
         effect = treatment_value - control_value
-    prior_mean, prior_std = _check_common(
-        direction, prior_mean, prior_std, credible_level, relative_prior, control_value
-    )
+    if relative_prior:
+        if control_value:
+            prior_mean, prior_std = _scale_prior(prior_mean, prior_std, control_value)
+        elif status == "ok" or status == "zero_variance":
+            status = "zero_denominator"  # a relative prior has no scale when the control is 0
     return _result(
         status=status,
         direction=direction,

@@ -41,8 +41,9 @@ where it is evaluated:
   ``s0 = sqrt(p_c q_c (1 + 1/ratio))``, alternative variance unpooled, and the
   effect taken on whichever side, ``p_c + |effect|`` or ``p_c - |effect|``,
   needs more units (the side nearer 1/2). This is the formula that
-  reproduces the published Udacity sizes (25,835, 27,413 and 39,115 per
-  group; see ``tests/stats/test_udacity_sizing.py``).
+  reproduces the published Udacity sizes, 25,835, 27,413 and 39,115 per
+  group, rounded to the nearest unit as the calculator does (rounded up as
+  here: 25,835, 27,414 and 39,115; see ``tests/stats/test_udacity_sizing.py``).
 - ``"arcsine"``: Cohen's effect size ``h = 2 asin(sqrt(p_t)) - 2 asin(sqrt(p_c))``,
   whose estimate has variance ``1/n`` per arm (Cohen 1988, "Statistical
   Power Analysis for the Behavioral Sciences", 2nd ed., §6.2); ``D = |h|``,
