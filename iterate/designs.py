@@ -92,9 +92,8 @@ def with_bayesian(row: MetricResult, experiment: Experiment) -> MetricResult:
     metric's units by the control mean."""
     if row.effect is None or not row.std_error:
         return row
-    prior_std = None
-    if experiment.prior_std is not None and row.control_mean not in (None, 0):
-        prior_std = experiment.prior_std * abs(row.control_mean)
+    relative_prior = experiment.prior_std is not None and row.control_mean not in (None, 0)
     summary = bayesian_summary(row.effect, row.std_error, control_mean=row.control_mean, direction=row.direction,
-                               prior_std=prior_std, credible_level=1 - row.alpha)
+                               prior_std=experiment.prior_std if relative_prior else None,
+                               relative_prior=relative_prior, credible_level=1 - row.alpha)
     return replace(row, chance_to_beat=summary.chance_to_beat_control, expected_loss=summary.expected_loss_ship)

@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+from iterate.stats.bayes import BayesianResult, bayesian_comparison, bayesian_summary, expected_positive_part
+from iterate.stats.binomial import binomial_interval
 from iterate.stats.cuped import CovariateStatus, CupedEstimate, JointMoments, cuped_test
 from iterate.stats.estimate import (
     Alternative,
@@ -34,6 +36,17 @@ from iterate.stats.heterogeneity import (
 from iterate.stats.means import welch_t_test
 from iterate.stats.moments import Moments
 from iterate.stats.multiplicity import Correction, adjust_p_values
+from iterate.stats.power import (
+    PowerAlternative,
+    ProportionVariance,
+    achieved_power,
+    duration_days,
+    guardrail_power,
+    minimum_detectable_effect,
+    non_inferiority_sample_size,
+    sample_size_per_arm,
+    unrounded_sample_size_per_arm,
+)
 from iterate.stats.proportions import two_proportion_z_test
 from iterate.stats.quantile import QuantileRanks, QuantileSummary, quantile_rank_bounds, quantile_test
 from iterate.stats.ratio import RatioMoments, delta_method_test, relative_lift
@@ -41,6 +54,20 @@ from iterate.stats.srm import SrmResult, sample_ratio_mismatch
 
 __all__ = [
     "Alternative",
+    "BayesianResult",
+    "PowerAlternative",
+    "ProportionVariance",
+    "achieved_power",
+    "bayesian_comparison",
+    "bayesian_summary",
+    "binomial_interval",
+    "duration_days",
+    "expected_positive_part",
+    "guardrail_power",
+    "minimum_detectable_effect",
+    "non_inferiority_sample_size",
+    "sample_size_per_arm",
+    "unrounded_sample_size_per_arm",
     "CovariateStatus",
     "CupedEstimate",
     "JointMoments",
