@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 __all__ = [
     "AnalysisResult", "ConfigError", "DataError", "Experiment", "IterateError", "Metric", "Source",
-    "StatsError", "analyze", "calibrate", "load_config", "simulate_logs",
+    "StatsError", "analyze", "calibrate", "load_config", "plan", "simulate_logs",
 ]
 
 _LAZY = {
     "analyze": "iterate.analysis",
     "calibrate": "iterate.calibration",
+    "plan": "iterate.planning",
     "AnalysisResult": "iterate.result",
     "Experiment": "iterate.config",
     "Metric": "iterate.config",
@@ -37,6 +38,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from iterate.analysis import analyze
     from iterate.calibration import calibrate
+    from iterate.planning import plan
     from iterate.config import Experiment, Metric, Source, load_config
     from iterate.errors import ConfigError, DataError, IterateError, StatsError
     from iterate.result import AnalysisResult

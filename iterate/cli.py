@@ -102,6 +102,38 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
+@click.option("--baseline-days", type=click.IntRange(min=2), default=14, show_default=True,
+              help="Days of the log (its last ones) used as the baseline.")
+@click.option("--mde", type=float, help="Relative effect to detect on the success metrics, e.g. 0.02 for +2%.")
+@click.option("--days", type=click.IntRange(min=1), help="Planned duration: report the MDE of each metric instead.")
+@click.option("--power", type=click.FloatRange(0.5, 0.999), default=0.8, show_default=True)
+@click.option("--traffic-share", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
+              help="Share of eligible units that enter the experiment.")
+@click.option("--format", "report_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_reports_errors
+def plan(config: Path, events: str | None, baseline_days: int, mde: float | None, days: int | None, power: float,
+         traffic_share: float, report_format: str) -> None:
+    """Sample size, MDE and duration for CONFIG's metrics and decision rule, from a baseline of its log.
+
+    Every user active in the baseline is a would-be unit; each metric is measured as the analysis
+    would (same SQL), giving its mean, variance and CUPED correlation.
+    """
+    import json
+
+    from iterate.planning import plan as run_plan
+    from iterate.planning import render_plan
+
+    result = run_plan(config, events=events, baseline_days=baseline_days, mde=mde, days=days, power=power,
+                      traffic_share=traffic_share)
+    if report_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(render_plan(result), nl=False)
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
 @click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
 @click.option("--replicates", type=click.IntRange(min=10), default=200, show_default=True,
               help="Number of A/A re-randomizations.")

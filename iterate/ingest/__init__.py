@@ -71,13 +71,16 @@ def _metric_columns(experiment: Experiment) -> tuple[set[str], set[str]]:
     return values, dimensions
 
 
-def prepare_logs(con: duckdb.DuckDBPyConnection, experiment: Experiment, events: Any, exposures: Any) -> PreparedLogs:
-    """Open, validate and normalize both logs.
+def prepare_logs(
+    con: duckdb.DuckDBPyConnection, experiment: Experiment, events: Any, exposures: Any, *, events_only: bool = False
+) -> PreparedLogs:
+    """Open, validate and normalize both logs (only the events with ``events_only``, for planning:
+    the exposures view is then the events view itself, to be replaced by the caller).
 
     Raises:
         DataError: listing every problem found in either log.
     """
-    from_events = experiment.exposure_event is not None
+    from_events = events_only or experiment.exposure_event is not None
     problems: list[str] = []
     opened: dict[str, OpenedSource] = {}
     for role, source in (("events", events), ("exposures", None if from_events else exposures)):
@@ -112,9 +115,11 @@ def prepare_logs(con: duckdb.DuckDBPyConnection, experiment: Experiment, events:
                      **{dimension(c): c for c in event_dimensions}}
     event_required = ("user_id", "timestamp", "event", *(f"value:{c}" for c in sorted(values)),
                       *(dimension(c) for c in sorted(event_dimensions)))
-    if from_events:
-        exposure_mapping = {key: experiment.event_columns[key] for key in ("user_id", "timestamp", "variant", "experiment", "event")
-                            if key in experiment.event_columns} | {"event": experiment.event_columns["event"]}
+    if events_only:
+        exposure_mapping = {key: experiment.event_columns[key] for key in ("user_id", "timestamp")}
+        exposure_required, exposure_optional = ("user_id", "timestamp"), ()
+    elif from_events:
+        exposure_mapping = {key: experiment.event_columns[key] for key in ("user_id", "timestamp", "variant", "experiment", "event")}
         exposure_required, exposure_optional = ("user_id", "variant", "timestamp", "event"), ("experiment",)
     else:
         exposure_mapping = {**experiment.exposure_columns, **{dimension(c): c for c in exposure_dimensions}}
@@ -153,7 +158,8 @@ def prepare_logs(con: duckdb.DuckDBPyConnection, experiment: Experiment, events:
     )
     exposures_view = create_normalized_view(
         con, opened["exposures"], found["exposures"], "iterate_exposures",
-        unit_as_text=unit_as_text, text_columns=("variant", "experiment", "event") if from_events else ("variant", "experiment"),
+        unit_as_text=unit_as_text,
+        text_columns=() if events_only else ("variant", "experiment", "event") if from_events else ("variant", "experiment"),
         numeric_columns={},
         passthrough_columns={name: found["exposures"].names[name] for name in found["exposures"].names if name.startswith("dim:")},
     )

@@ -1,0 +1,254 @@
+"""Planning from a baseline period of the user's own log: sample size, minimum detectable effect
+and duration, for each metric and for the whole decision rule.
+
+Every user active in the baseline period is a would-be unit, "exposed" at their first event there;
+each unit-level metric is measured over its window after that, exactly as an analysis would (the
+same SQL), giving its mean, variance and, with CUPED, the correlation with its pre-period value.
+The rule of Schultzberg et al. (2024) then sets the sample: success metrics tested at alpha
+divided by their number (Bonferroni), every guardrail shown non-inferior with power
+1 - beta / (number of guardrails), so that the whole rule has power of about 1 - beta.
+
+Example:
+    >>> import iterate
+    >>> plan = iterate.plan("sample_data/experiment.toml", mde=0.05)  # doctest: +SKIP
+    >>> plan.units_per_arm, plan.days  # doctest: +SKIP
+    (41230, 29)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from iterate import aggregation
+from iterate.aggregation.unit_metrics import metric_range, uses_cuped
+from iterate.analysis import engine_errors_as_data_errors, resolve
+from iterate.config import Experiment
+from iterate.engine import connect
+from iterate.errors import ConfigError, DataError
+from iterate.ingest import prepare_logs
+from iterate.ingest.schema import PreparedLog
+from iterate.stats.power import (
+    duration_days,
+    minimum_detectable_effect,
+    non_inferiority_sample_size,
+    sample_size_per_arm,
+)
+from iterate.templates import quote_identifier, render
+
+BASELINE_VARIANT = "baseline"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPlan:
+    """Planning numbers of one metric.
+
+    Attributes:
+        name: Metric name.
+        role: ``success``, ``guardrail`` or ``deterioration``.
+        type: Metric type.
+        units: Baseline units measured.
+        mean: Baseline mean (a proportion for binary metrics, the ratio for ratio metrics).
+        std_dev: Per-unit standard deviation (linearized for ratios: Deng et al. 2018).
+        cuped_correlation: Correlation with the pre-exposure covariate when CUPED is on.
+        alpha: Level the metric is tested at in the rule (Bonferroni over success metrics).
+        power: Power asked of this metric's test.
+        units_per_arm: Units per arm the metric needs (for ``mde``, or the margin of a guardrail).
+        mde: Relative minimum detectable effect at the planned units per arm.
+    """
+
+    name: str
+    role: str
+    type: str
+    units: int
+    mean: float
+    std_dev: float
+    cuped_correlation: float
+    alpha: float
+    power: float
+    units_per_arm: int | None
+    mde: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A plan for the experiment: per-metric numbers and what the whole rule needs."""
+
+    experiment: str
+    baseline_start: datetime
+    baseline_end: datetime
+    daily_units: float
+    arms: int
+    traffic_share: float
+    alpha: float
+    power: float
+    mde: float | None
+    metrics: tuple[MetricPlan, ...]
+    units_per_arm: int | None
+    days: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report of the plan."""
+        data = asdict(self)
+        data["baseline_start"], data["baseline_end"] = self.baseline_start.isoformat(), self.baseline_end.isoformat()
+        return {"schema_version": 1, "kind": "plan", **data}
+
+
+def plan(
+    config: Experiment | str | Path,
+    *,
+    events: Any = None,
+    baseline_days: int = 14,
+    mde: float | None = None,
+    days: int | None = None,
+    power: float = 0.8,
+    traffic_share: float = 1.0,
+) -> Plan:
+    """Plan the experiment from the last ``baseline_days`` of its events log (before any exposure).
+
+    Give ``mde`` (relative, e.g. 0.02 for +2%) to get the units and days needed, or ``days`` to get
+    the minimum detectable effect of each metric in that duration.
+
+    Raises:
+        ConfigError: neither or both of ``mde`` and ``days``, or invalid numbers.
+        DataError: the log is unreadable or has no activity in the baseline period.
+    """
+    if (mde is None) == (days is None):
+        raise ConfigError("give either --mde (relative effect to detect, e.g. 0.02) or --days (planned duration)")
+    if mde is not None and not 0 < mde < 10:
+        raise ConfigError(f"mde == {mde!r}, must be a relative effect such as 0.02 (2%)")
+    if days is not None and days < 1:
+        raise ConfigError(f"days == {days!r}, must be at least 1")
+    if baseline_days < 2:
+        raise ConfigError(f"baseline_days == {baseline_days!r}, must be at least 2")
+    experiment, events, _ = resolve(config, events, None)
+    unit_metrics = tuple(m for m in experiment.metrics if m.type not in ("quantile", "retention"))
+    if not unit_metrics:
+        raise ConfigError("planning needs proportion, count, mean, ratio or time-to-event metrics")
+    arms = len(experiment.variants or ("control", "treatment"))
+    baseline = experiment.replace(metrics=unit_metrics, segments=(), where=(), exposure_event=None, expected_split=None,
+                                  control=BASELINE_VARIANT, pre_period=experiment.pre_period)
+    window = max((metric_range(m, experiment).end or 0.0) for m in unit_metrics) or 7 * 86400.0
+
+    with connect() as con, engine_errors_as_data_errors():
+        logs = prepare_logs(con, baseline, events, None, events_only=True)
+        start, end = _baseline_period(con, logs, baseline_days)
+        entry_end = end - timedelta(seconds=window)
+        if entry_end <= start:
+            raise DataError(f"the baseline period ({baseline_days} days) is shorter than the metric window; "
+                            "use a longer --baseline-days")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW \"iterate_baseline_units\" AS "
+            f"SELECT \"user_id\", min(\"timestamp\") AS \"timestamp\", '{BASELINE_VARIANT}' AS \"variant\" "
+            f"FROM {logs.events.view} WHERE \"timestamp\" >= TIMESTAMP '{start.isoformat(sep=' ')}' "
+            f"AND \"timestamp\" < TIMESTAMP '{entry_end.isoformat(sep=' ')}' GROUP BY \"user_id\""
+        )
+        pseudo = replace(logs, exposures=PreparedLog(quote_identifier("iterate_baseline_units"), "baseline users",
+                                                      logs.exposures.columns, None),
+                         has_experiment_column=False, exposure_dimensions=frozenset())
+        measured = baseline.replace(as_of=end)
+        spine = aggregation.build_spine(con, measured, pseudo)
+        units = con.execute(f"SELECT count(*) FROM {spine}").fetchone()[0]
+        if not units:
+            raise DataError("no user is active in the baseline period; check the events log and --baseline-days")
+        groups = aggregation.unit_metric_moments(con, measured, pseudo, spine, (BASELINE_VARIANT,), end).groups
+
+    entry_days = (entry_end - start).total_seconds() / 86400
+    daily = units / entry_days * traffic_share
+    successes = [m for m in unit_metrics if m.role == "success"]
+    guardrails = [m for m in unit_metrics if m.role == "guardrail" and m.margin is not None]
+    plans = []
+    for metric in unit_metrics:
+        group = next(g for g in groups if g.metric == metric.name)
+        plans.append(_metric_plan(metric, group, experiment, successes, guardrails, mde, days, daily, arms, power))
+    needed = [p.units_per_arm for p in plans if p.units_per_arm is not None and (p.role == "success" or p.name in
+                                                                                 {g.name for g in guardrails})]
+    units_per_arm = max(needed) if needed and mde is not None else (None if mde is not None else math.floor(daily * days / arms))
+    total_days = duration_days(units_per_arm, daily, arms=arms) if mde is not None and units_per_arm else days
+    return Plan(experiment.name, start, end, daily, arms, traffic_share, experiment.alpha, power, mde,
+                tuple(plans), units_per_arm, total_days)
+
+
+def _baseline_period(con, logs, baseline_days: int) -> tuple[datetime, datetime]:
+    first, last = con.execute(render("event_time_range", events=logs.events.view)).fetchone()
+    if first is None:
+        raise DataError(f"{logs.events.label} has no events")
+    end = last
+    return max(first, end - timedelta(days=baseline_days)), end
+
+
+def _metric_plan(metric, group, experiment, successes, guardrails, mde, days, daily, arms, power) -> MetricPlan:
+    moments = group.moments
+    mean = moments.ratio if moments.denominator_mean else float("nan")
+    variance = moments.ratio_variance * moments.n if moments.n else float("nan")
+    rho = 0.0
+    if uses_cuped(metric, experiment) and group.joint is not None:
+        rho = _cuped_correlation(group.joint)
+    alpha = experiment.alpha / max(1, len(successes)) if metric.role == "success" else experiment.alpha
+    metric_power = power
+    if metric.role == "guardrail" and metric.margin is not None:
+        metric_power = 1 - (1 - power) / max(1, len(guardrails))
+    n_needed, detectable = None, None
+    usable = moments.n >= 2 and variance > 0 and mean == mean and mean != 0
+    if usable and mde is not None and (metric.role == "success" or metric.margin is not None):
+        if metric.role == "guardrail" and metric.margin is not None:
+            margin = metric.margin if metric.margin_type == "relative" else metric.margin / abs(mean)
+            n_needed = non_inferiority_sample_size(margin * abs(mean), variance=variance, alpha=alpha, power=metric_power,
+                                                   direction=metric.direction, cuped_correlation=rho)
+        else:
+            n_needed = sample_size_per_arm(variance=variance, mde=mde * abs(mean), alpha=alpha, power=metric_power,
+                                           cuped_correlation=rho)
+    if usable and days is not None:
+        n = max(2.0, daily * days / arms)
+        detectable = minimum_detectable_effect(n, variance=variance, alpha=alpha, power=metric_power,
+                                               cuped_correlation=rho) / abs(mean)
+    return MetricPlan(metric.name, metric.role, metric.type, moments.n, mean, math.sqrt(variance) if variance == variance else float("nan"),
+                      rho, alpha, metric_power, n_needed, detectable)
+
+
+def _cuped_correlation(joint) -> float:
+    """Correlation of the metric's linearized value with its covariate's (Deng et al. 2013, eq. 5:
+    CUPED leaves 1 - rho^2 of the variance)."""
+    (my, mx, my0, mx0), cov = joint.means, joint.covariance
+    if not mx or not mx0:
+        return 0.0
+    r, c = my / mx, my0 / mx0
+    g = (1 / mx, -r / mx, 0.0, 0.0)
+    h = (0.0, 0.0, 1 / mx0, -c / mx0)
+
+    def form(a, b):
+        return sum(a[i] * cov[i][j] * b[j] for i in range(4) for j in range(4))
+
+    vg, vh = form(g, g), form(h, h)
+    if vg <= 0 or vh <= 0:
+        return 0.0
+    return max(-1.0, min(1.0, form(g, h) / math.sqrt(vg * vh)))
+
+
+def render_plan(result: Plan) -> str:
+    """Terminal report of a plan."""
+    lines = [
+        f"{result.experiment}: plan from the baseline {result.baseline_start:%Y-%m-%d} to {result.baseline_end:%Y-%m-%d}",
+        f"  {result.daily_units:,.0f} new eligible units a day, {result.arms} arms, alpha = {result.alpha}, "
+        f"power = {result.power:.0%}",
+        "",
+        f"{'metric':<24} {'role':<10} {'mean':>10} {'sd':>10} {'cuped r':>8} {'alpha':>7} "
+        f"{'units/arm' if result.mde is not None else 'MDE':>10}",
+    ]
+    for metric in result.metrics:
+        last = (f"{metric.units_per_arm:>10,}" if metric.units_per_arm is not None else f"{'n/a':>10}") \
+            if result.mde is not None else (f"{metric.mde:>+10.2%}" if metric.mde is not None else f"{'n/a':>10}")
+        lines.append(f"{metric.name:<24} {metric.role:<10} {metric.mean:>10.4g} {metric.std_dev:>10.4g} "
+                     f"{metric.cuped_correlation:>8.2f} {metric.alpha:>7.3g} {last}")
+    lines.append("")
+    if result.mde is not None:
+        lines.append(f"Whole rule (detect {result.mde:+.1%} on each success metric, every guardrail with a margin "
+                     "shown non-inferior): "
+                     f"{result.units_per_arm:,} units per arm, about {result.days} days.")
+    else:
+        lines.append(f"In {result.days} days: {result.units_per_arm:,} units per arm; the MDE column is the relative "
+                     "effect each metric detects with the planned power.")
+    return "\n".join(lines) + "\n"
