@@ -73,9 +73,11 @@ def main() -> None:
               help="Break every metric down by this dimension column (repeatable); overrides [experiment] segments.")
 @click.option("--as-of", "as_of", metavar="TIME",
               help="Analyze the data as it was at TIME (ISO-8601, e.g. 2026-01-20T00:00:00Z).")
+@click.option("--timeline", is_flag=True,
+              help="Also show the per-day cumulative effects with always-valid intervals (one scan per day).")
 @_reports_errors
 def analyze(config: Path, events: str | None, exposures: str | None, report_format: str, output: Path | None,
-            segments: tuple[str, ...], as_of: str | None) -> None:
+            segments: tuple[str, ...], as_of: str | None, timeline: bool) -> None:
     """Analyze the experiment described by CONFIG (a TOML file) and print the verdict.
 
     The exit code carries the verdict, so a CI step can gate a release on it.
@@ -91,6 +93,8 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None)
     color = output is None and report_format == "text" and sys.stdout.isatty()
     report = render(result, report_format, color=color)
+    if timeline:
+        report = _with_timeline(report, report_format, experiment, events, exposures, result.experiment)
     if output is None:
         click.echo(report, nl=False)
     else:
@@ -203,6 +207,19 @@ def simulate(output_dir: Path, units: int, event_count: int, variants: str, spli
         file_format=file_format,
     )
     click.echo(summary.describe())
+
+
+def _with_timeline(report: str, report_format: str, experiment, events, exposures, name: str) -> str:
+    import json
+
+    from iterate.timeline import render_timeline, timeline, timeline_dicts
+
+    points = timeline(experiment, events=events, exposures=exposures)
+    if report_format == "json":
+        data = json.loads(report)
+        data["timeline"] = timeline_dicts(points)
+        return json.dumps(data, indent=2, allow_nan=False) + "\n"
+    return report + "\n" + render_timeline(points)
 
 
 def _parse_split(split: str | None) -> list[float] | None:
