@@ -27,6 +27,13 @@ from iterate.stats.estimate import (
     interval_and_p_value,
     relative_difference,
 )
+from iterate.stats.group_sequential import (
+    GroupSequentialDesign,
+    GroupSequentialTest,
+    alpha_spent,
+    group_sequential_test,
+    spending_boundaries,
+)
 from iterate.stats.heterogeneity import (
     HeterogeneityResult,
     SegmentDeviation,
@@ -50,10 +57,29 @@ from iterate.stats.power import (
 from iterate.stats.proportions import two_proportion_z_test
 from iterate.stats.quantile import QuantileRanks, QuantileSummary, quantile_rank_bounds, quantile_test
 from iterate.stats.ratio import RatioMoments, delta_method_test, relative_lift
+from iterate.stats.sequential import (
+    SequentialResult,
+    confidence_sequence,
+    confidence_sequence_path,
+    default_mixing_variance,
+    msprt,
+    msprt_path,
+)
 from iterate.stats.srm import SrmResult, sample_ratio_mismatch
 
 __all__ = [
     "Alternative",
+    "GroupSequentialDesign",
+    "GroupSequentialTest",
+    "SequentialResult",
+    "alpha_spent",
+    "confidence_sequence",
+    "confidence_sequence_path",
+    "default_mixing_variance",
+    "group_sequential_test",
+    "msprt",
+    "msprt_path",
+    "spending_boundaries",
     "BayesianResult",
     "PowerAlternative",
     "ProportionVariance",

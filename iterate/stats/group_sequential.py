@@ -213,8 +213,6 @@ def spending_boundaries(
     rho = float(rho)
     spent = [_spent(t, alpha, spending, rho) for t in fractions]
 
-    from scipy.optimize import brentq  # deferred: scipy is imported on first use only
-
     boundaries: list[float] = []
     # Continuation sub-density of the previous analysis on its grid, with Simpson weights.
     nodes = weights = density = np.empty(0)
@@ -224,22 +222,10 @@ def spending_boundaries(
         target = cumulative - previous_spent
         if k == 0:
             b = math.inf if not target > 0 else float(-ndtri(target / 2))
+        elif not target > 0:
+            b = math.inf
         else:
-            root_t, root_d, root_prev = math.sqrt(t), math.sqrt(t - previous_t), math.sqrt(previous_t)
-            mass = weights * density
-
-            def crossing(b: float) -> float:
-                upper = ndtr((nodes * root_prev - b * root_t) / root_d)
-                lower = ndtr((-b * root_t - nodes * root_prev) / root_d)
-                return float(mass @ (upper + lower))
-
-            if not target > 0:
-                b = math.inf
-            else:
-                high = 8.0
-                while crossing(high) >= target and high < 64:
-                    high *= 2
-                b = float(brentq(lambda x: crossing(x) - target, 0.0, high, xtol=1e-12, rtol=1e-14))
+            b = _solve_boundary(target, nodes, weights * density, previous_t, t)
         boundaries.append(b)
         # Sub-density of Z_k on |z| < b_k, for the next analysis.
         if k + 1 < len(fractions):
@@ -311,6 +297,30 @@ def group_sequential_test(z_statistic: float, look: int, design: GroupSequential
         crossed=abs(z) >= b,
         cumulative_alpha_spent=design.cumulative_alpha_spent[look - 1],
     )
+
+
+def _crossing_probability(b: float, nodes: np.ndarray, mass: np.ndarray, previous_t: float, t: float) -> float:
+    """``P(no crossing before, |Z_k| >= b)`` from the previous analysis' weighted sub-density ``mass`` on ``nodes``.
+
+    Given ``Z_{k-1} = u``, ``Z_k sqrt(t_k) ~ N(u sqrt(t_{k-1}), t_k - t_{k-1})``.
+    """
+    root_t, root_d, root_prev = math.sqrt(t), math.sqrt(t - previous_t), math.sqrt(previous_t)
+    upper = ndtr((nodes * root_prev - b * root_t) / root_d)
+    lower = ndtr((-b * root_t - nodes * root_prev) / root_d)
+    return float(mass @ (upper + lower))
+
+
+def _solve_boundary(target: float, nodes: np.ndarray, mass: np.ndarray, previous_t: float, t: float) -> float:
+    """The ``b`` at which the crossing probability equals ``target`` (> 0), by Brent's method."""
+    from scipy.optimize import brentq  # deferred: importing scipy costs a few tenths of a second
+
+    high = 8.0
+    while _crossing_probability(high, nodes, mass, previous_t, t) >= target and high < 64:
+        high *= 2
+    return float(brentq(
+        lambda b: _crossing_probability(b, nodes, mass, previous_t, t) - target,
+        0.0, high, xtol=1e-12, rtol=1e-14,
+    ))
 
 
 def _spent(t: float, alpha: float, spending: str, rho: float) -> float:

@@ -124,10 +124,11 @@ def optimal_mixing_ratio(alpha: float) -> float:
     in ``r`` to zero gives ``r = log(1 + r) - 2 * log(alpha)``, whose root is
     ``r* = -W_{-1}(-alpha**2 / e) - 1`` (``W_{-1}`` the lower branch of Lambert's W),
     and the narrowest half-width is ``se * sqrt(1 + r*)``. Waudby-Smith et al. (2024)
-    tune ``rho`` for a target sample size this way (the choice of ``rho`` after their
-    Theorem 2.2; Howard, Ramdas, McAuliffe & Sekhon 2021, "Time-uniform, nonparametric,
-    nonasymptotic confidence sequences", Annals of Statistics 49(2), use the
-    approximation ``r* ~= -2 log(alpha) + log(1 - 2 log(alpha))``, one fixed-point step).
+    tune ``rho`` to make their boundary tightest at a chosen sample size in this way;
+    Howard, Ramdas, McAuliffe & Sekhon (2021), "Time-uniform, nonparametric,
+    nonasymptotic confidence sequences", Annals of Statistics 49(2), give the
+    approximation ``r* ~= -2 log(alpha) + log(1 - 2 log(alpha))`` (one fixed-point step
+    of the equation above).
 
     Solved by Newton's method on ``f(r) = r - log(1 + r) + 2 log(alpha)`` (convex,
     started above the root, so it decreases monotonically to it).
@@ -176,10 +177,9 @@ def default_mixing_variance(
       default: it needs nothing beyond the plan.
     - ``effect_of_interest``: the effect size one hopes to detect. Returns
       ``tau**2 = effect**2``, so effects of that size sit one standard deviation out
-      in the normal mixture. Johari et al. (2022) choose the mixing distribution to
-      match the effects seen in past experiments ("choosing the mixing distribution";
-      they fit ``tau`` to the distribution of past effect sizes); this is the
-      one-number version of that advice.
+      in the normal mixture. Johari et al. (2022) recommend matching the mixing
+      distribution to the effects seen in past experiments (a ``tau`` fitted to
+      their spread); this is the one-number version of that advice.
 
     Any fixed ``tau**2 > 0`` keeps the test valid; the choice only moves where it is
     most powerful (small ``tau``: small effects late; large ``tau``: large effects
@@ -226,9 +226,9 @@ def optimal_rho(tuning_n: float, *, alpha: float = 0.05) -> float:
     :func:`confidence_sequence` is ``se * sqrt((x + 1) / x * (log(x + 1) - 2 log(alpha)))``,
     minimized at ``x = optimal_mixing_ratio(alpha)``; hence
     ``rho = sqrt(optimal_mixing_ratio(alpha) / tuning_n)``, i.e.
-    ``rho**2 = (-W_{-1}(-alpha**2 / e) - 1) / n*`` (Waudby-Smith et al. 2024, the choice
-    of ``rho`` for a target time ``t*`` after Theorem 2.2; approximately
-    ``rho**2 = (-2 log(alpha) + log(1 - 2 log(alpha))) / n*``).
+    ``rho**2 = (-W_{-1}(-alpha**2 / e) - 1) / n*``, approximately
+    ``(-2 log(alpha) + log(1 - 2 log(alpha))) / n*`` (Waudby-Smith et al. 2024 tune
+    ``rho`` for a target time ``t*``; the derivation is in :func:`optimal_mixing_ratio`).
 
     Args:
         tuning_n: Total units (both arms) at which the sequence should be tightest, > 0.
@@ -268,9 +268,11 @@ def msprt(
                           * exp(tau**2 * (theta_hat - theta_0)**2 / (2 V (V + tau**2)))
 
     (their closed form for normal data, written with ``V = 2 sigma**2 / n``; here
-    ``V`` is the look's ``se**2``, which also covers unequal arms). ``Lambda(theta)``
-    is a nonnegative martingale with mean 1 under ``theta``, so by Ville's inequality
-    it exceeds ``1 / alpha`` at some look with probability at most ``alpha``. Hence
+    ``V`` is the look's ``se**2``, which also covers unequal arms). For normal data
+    with known variance ``Lambda(theta)`` is a nonnegative martingale with mean 1 under
+    ``theta``, so by Ville's inequality it exceeds ``1 / alpha`` at some look with
+    probability at most ``alpha``; with the variance estimated from the arms and the
+    central limit theorem this holds approximately, as in Johari et al. Hence
 
     - always-valid p-value: ``p = min(1, 1 / Lambda(0))``;
     - always-valid interval: ``{theta_0 : Lambda(theta_0) < 1 / alpha}``, i.e.
@@ -424,10 +426,13 @@ def confidence_sequence_path(
 ) -> list[SequentialResult]:
     """Confidence sequence along the looks of one experiment, intersected over time.
 
-    Any intersection of the intervals of a confidence sequence is again a
-    confidence sequence (Waudby-Smith et al. 2024, Section 2; Howard et al. 2021),
-    so the interval after look ``k`` is the intersection of looks ``1..k`` and the
-    p-value the running minimum of :func:`confidence_sequence`'s p-values.
+    The running intersection covers whenever every interval covers, so it keeps the
+    time-uniform guarantee (Howard et al. 2021 recommend it); the interval after look
+    ``k`` is the intersection of looks ``1..k`` and the p-value the running minimum of
+    :func:`confidence_sequence`'s p-values. The guarantee of this sequence is
+    asymptotic (the variance is estimated and the mean is only approximately normal),
+    so very early looks with few units can tighten the intersection spuriously;
+    start the path once each arm has a few hundred units.
 
     Args:
         effects: ``treatment - control`` at each look, in time order (cumulative data).
