@@ -16,7 +16,7 @@ def binomial_interval(successes: int, trials: int, *, alpha: float = 0.05) -> tu
     Example:
         >>> low, high = binomial_interval(10, 200)
         >>> round(low, 4), round(high, 4)
-        (0.0243, 0.0901)
+        (0.0242, 0.09)
     """
     if not isinstance(trials, int) or trials < 1 or not isinstance(successes, int) or not 0 <= successes <= trials:
         raise StatsError(f"successes == {successes!r} of trials == {trials!r}; need 0 <= successes <= trials, trials >= 1")

@@ -11,7 +11,12 @@ from typing import Any
 
 
 def ndtr(x: Any) -> Any:
-    """Standard normal CDF."""
+    """Standard normal CDF.
+
+    Example:
+        >>> round(float(ndtr(1.959963984540054)), 6)
+        0.975
+    """
     from scipy.special import ndtr as function
 
     return function(x)
