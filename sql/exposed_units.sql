@@ -4,7 +4,8 @@
 -- values at first exposure. Unit-level, so small next to the events log.
 -- Slots: {exposures} normalized exposures relation; {exposure_filter} empty or a WHERE clause
 -- (experiment, as-of, unit filters, exposure event) on bind parameters; {segment_columns} empty
--- or `, arg_min("dim:<column>", "timestamp") AS "segment:<column>"` per segment.
+-- or `, arg_min_null("dim:<column>", "timestamp") AS "segment:<column>"` per segment (the value at
+-- first exposure, even a NULL one: a later value could carry the treatment's effect).
 SELECT
     "user_id",
     min("timestamp") AS "first_exposure",

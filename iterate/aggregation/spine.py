@@ -45,10 +45,10 @@ def build_spine(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: Pr
     exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
     covariates = sorted({m.covariate for m in experiment.metrics if m.covariate is not None})
     segment_columns = "".join(
-        f", arg_min({quote_identifier(dimension(s))}, \"timestamp\") AS {quote_identifier(segment_column(s))}"
+        f", arg_min_null({quote_identifier(dimension(s))}, \"timestamp\") AS {quote_identifier(segment_column(s))}"
         for s in exposure_segments
     ) + "".join(
-        f", arg_min({quote_identifier(dimension(c))}, \"timestamp\") AS {quote_identifier(covariate_column(c))}"
+        f", arg_min_null({quote_identifier(dimension(c))}, \"timestamp\") AS {quote_identifier(covariate_column(c))}"
         for c in covariates
     )
     query = render(
