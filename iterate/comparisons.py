@@ -149,22 +149,31 @@ def with_family_corrections(rows: Sequence[MetricResult], correction: str) -> li
     return corrected
 
 
-def with_noninferiority(row: MetricResult, metric: Metric) -> MetricResult:
+def with_noninferiority(row: MetricResult, metric: Metric, experiment: Experiment) -> MetricResult:
     """A guardrail row with its one-sided non-inferiority test against the metric's margin.
 
     H0: the effect is worse than the margin M in the bad direction; H1: it is not (Schultzberg et
     al. 2024, section 3; Chow, Shao & Wang 2008, section 3.2.2). A relative margin is converted to
-    the metric's units with the control mean. Tested at the full alpha, normal reference.
+    the metric's units with the control mean. Tested at the full alpha with a normal reference;
+    at a group-sequential look, at the look's nominal alpha; under anytime-valid inference, with
+    the always-valid test of the shifted effect (the two-sided mSPRT / confidence sequence of
+    ``effect + M``, conservative for the one-sided claim), so that peeking cannot ship a degraded
+    guardrail.
     """
     if metric.role != "guardrail" or metric.margin is None or row.effect is None or row.control_mean is None:
         return row
     margin = metric.margin * abs(row.control_mean) if metric.margin_type == "relative" else metric.margin
-    if not row.std_error:
-        toward_good = row.effect if row.direction == "increase" else -row.effect
-        return replace(row, noninferiority_margin=margin, noninferior=toward_good > -margin)
     toward_good = row.effect if row.direction == "increase" else -row.effect
-    _, _, _, p_value = interval_and_p_value(toward_good + margin, row.std_error, alternative="greater", alpha=row.alpha)
-    return replace(row, noninferiority_margin=margin, noninferiority_p_value=p_value, noninferior=p_value < row.alpha)
+    if not row.std_error:
+        return replace(row, noninferiority_margin=margin, noninferior=toward_good > -margin)
+    alpha = row.decision_alpha or row.alpha
+    if experiment.sequential:
+        shifted = replace(row, effect=toward_good + margin)
+        p_value = with_sequential(shifted, experiment).p_value
+        return replace(row, noninferiority_margin=margin, noninferiority_p_value=p_value,
+                       noninferior=toward_good + margin > 0 and p_value < alpha)
+    _, _, _, p_value = interval_and_p_value(toward_good + margin, row.std_error, alternative="greater", alpha=alpha)
+    return replace(row, noninferiority_margin=margin, noninferiority_p_value=p_value, noninferior=p_value < alpha)
 
 
 def overall_rows(
@@ -197,7 +206,7 @@ def overall_rows(
     if look is not None:
         rows = with_look_alpha(rows, look[0])
     metrics = {metric.name: metric for metric in experiment.metrics}
-    rows = [with_noninferiority(row, metrics[row.name]) for row in rows]
+    rows = [with_noninferiority(row, metrics[row.name], experiment) for row in rows]
     if experiment.engine in ("bayesian", "both"):
         rows = [with_bayesian(row, experiment) for row in rows]
     return rows
