@@ -67,6 +67,8 @@ def analyze(
         times = aggregation.event_times(con, logs, now, started)
         data_end = experiment.as_of or times.data_end
         unit_metrics = aggregation.unit_metric_moments(con, experiment, logs, spine, variants, data_end)
+        duplicates = aggregation.duplicate_events(con, experiment, logs, spine, variants,
+                                                  sum(counts.units.get(v, 0) for v in variants))
         quantiles = {
             metric.name: aggregation.quantile_summaries(con, experiment, logs, spine, variants, metric)
             for metric in experiment.metrics if metric.type == "quantile"
@@ -81,7 +83,7 @@ def analyze(
         *checks.segment_srm_checks(experiment, counts, variants),
         checks.unknown_variant_check(counts, variants),
         checks.event_time_check(times),
-        checks.duplicate_check(unit_metrics.duplicates),
+        checks.duplicate_check(duplicates),
     )
     rows = overall_rows(experiment, variants, groups, quantiles)
     by_segment, heterogeneity = segment_rows(experiment, variants, groups)

@@ -5,17 +5,15 @@
 -- as zeros (LEFT JOIN + coalesce), except where a metric defines no value for them (retention
 -- before its day is observable, time to an event that did not happen): those stay NULL and are
 -- left out of that metric's n. Only the events and time range the metrics need are read: the
--- WHERE is pushed into the scan, and each metric keeps its own part as a FILTER. Events are first
--- grouped per (unit, event, timestamp), which counts duplicates on the way at little cost.
+-- WHERE is pushed into the scan, and each metric keeps its own part as a FILTER.
 --
 -- Slots (identifiers quoted, values as bind parameters; filled by iterate/aggregation/unit_metrics.py):
 --   {spine}            the unit spine (exposed_units.sql)
 --   {unit_filter}      AND-conditions on the spine (declared variants)
 --   {events}           normalized events relation
 --   {scan_conditions}  AND-conditions of the scan (event names, time range, as-of, event filters)
---   {event_aggregates} aggregates per (unit, event, timestamp), each with its FILTER, "a0", "a1", ...
---   {unit_aggregates}  the same combined per unit (sum of sums and counts, min of first times);
---                      the two stages also count duplicate events (same unit, event and time)
+--   {unit_aggregates}  per-unit aggregates, each with its FILTER, aliased "a0", "a1", ... (an
+--                      aggregate that several metrics need is computed once)
 --   {segments}         segment columns of the spine, each followed by a comma (or empty)
 --   {unit_values}      per-unit metric values from the aggregates ("m0_y", "m0_x", "m0_py", ...)
 --   {caps}             the pooled cap of each percentile-capped metric (one row), else 1 AS "no_cap"
@@ -33,22 +31,15 @@ WITH exposed AS (
     FROM {spine}
     WHERE NOT "multiple_variants" {unit_filter}
 ),
-event_groups AS (
-    SELECT e."user_id", count(*) AS "copies", {event_aggregates}
+unit_aggregates AS (
+    SELECT e."user_id", {unit_aggregates}
     FROM {events} AS e
     JOIN exposed AS x ON e."user_id" = x."user_id"
     WHERE {scan_conditions}
-    GROUP BY e."user_id", e."event", e."timestamp"
-),
-unit_aggregates AS (
-    SELECT "user_id", count(*) FILTER (WHERE "copies" > 1) AS "duplicate_groups",
-           sum("copies" - 1) AS "duplicate_rows", {unit_aggregates}
-    FROM event_groups
-    GROUP BY "user_id"
+    GROUP BY e."user_id"
 ),
 units AS (
-    SELECT x."user_id", x."variant", {segments} coalesce(u."duplicate_groups", 0) AS "duplicate_groups",
-           coalesce(u."duplicate_rows", 0) AS "duplicate_rows", {unit_values}
+    SELECT x."user_id", x."variant", {segments} {unit_values}
     FROM exposed AS x
     LEFT JOIN unit_aggregates AS u ON u."user_id" = x."user_id"
 ),
@@ -57,13 +48,12 @@ caps AS (
     FROM {caps_source}
 ),
 capped AS (
-    SELECT "user_id", "variant", {segments} "duplicate_groups", "duplicate_rows", {capped_values}
+    SELECT "user_id", "variant", {segments} {capped_values}
     FROM units{caps_join}
 ),
 grouped AS (
     {group_source}
 )
-SELECT {group_keys} sum("duplicate_groups") AS "duplicate_groups",
-       sum("duplicate_rows") AS "duplicate_rows", {moments}
+SELECT {group_keys} {moments}
 FROM grouped
 GROUP BY {grouping}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from iterate.aggregation.quality import EventTimes, event_times
 from iterate.aggregation.quantiles import quantile_summaries
 from iterate.aggregation.spine import SPINE, build_spine, segment_column
-from iterate.aggregation.unit_metrics import Duplicates, GroupMoments, UnitMetrics, unit_metric_moments
+from iterate.aggregation.unit_metrics import Duplicates, GroupMoments, UnitMetrics, duplicate_events, unit_metric_moments
 from iterate.templates import quote_identifier, render
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from iterate.ingest import PreparedLogs
 
 __all__ = [
-    "SPINE", "Duplicates", "EventTimes", "ExposureCounts", "GroupMoments", "UnitMetrics", "build_spine", "count_exposures",
+    "SPINE", "Duplicates", "duplicate_events", "EventTimes", "ExposureCounts", "GroupMoments", "UnitMetrics", "build_spine", "count_exposures",
     "event_times", "experiments_in_exposures", "first_exposure", "quantile_summaries", "unit_metric_moments",
 ]
 

@@ -9,6 +9,7 @@ of the same metrics (for the imbalance check) come from the same scan.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -59,19 +60,10 @@ class GroupMoments:
 
 
 @dataclass(frozen=True, slots=True)
-class Duplicates:
-    """Events read by the metrics that repeat an event of the same unit, name and timestamp."""
-
-    groups: int
-    extra_rows: int
-
-
-@dataclass(frozen=True, slots=True)
 class UnitMetrics:
-    """What the unit-metrics scan returns: moments per group, and duplicate counts."""
+    """What the unit-metrics scan returns: moments per variant (and segment, or replicate)."""
 
     groups: list[GroupMoments]
-    duplicates: Duplicates
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +145,7 @@ class _Query:
         self.logs = logs
         self.parameters = Parameters()
         self.aggregates: list[str] = []
-        self.combined: list[str] = []
+        self.by_expression: dict[str, str] = {}
         self.values: list[str] = []
         self.caps: list[str] = []
         self.capped: list[str] = []
@@ -162,7 +154,7 @@ class _Query:
 
     def aggregate(self, side: Side, time: _Range, scan: tuple[_Range, str | None], kind: str) -> str:
         """Add a per-unit aggregate of ``side`` over ``time``; returns its alias."""
-        alias = f"a{len(self.aggregates)}"
+        alias = f"a{len(self.by_expression)}"
         conditions = []
         if len(self.event_names) > 1:
             conditions.append(f'e."event" = {self.parameters.bind(side.event)}')
@@ -180,9 +172,10 @@ class _Query:
             expression = f"sum(e.{quote_identifier(value_column(self.experiment, side.value))}){only}"
         else:
             expression = f"count(*){only}"
+        if expression in self.by_expression:
+            return self.by_expression[expression]
+        self.by_expression[expression] = alias
         self.aggregates.append(f"{expression} AS {quote_identifier(alias)}")
-        combine = "min" if kind == "first_time" else "sum"
-        self.combined.append(f"{combine}({quote_identifier(alias)}) AS {quote_identifier(alias)}")
         return alias
 
     @property
@@ -227,7 +220,7 @@ def unit_metric_moments(
     query = _Query(experiment, logs)
     metrics = query.metrics
     if not metrics:
-        return UnitMetrics([], Duplicates(0, 0))
+        return UnitMetrics([])
     parameters = query.parameters
     scan = _scan_range(experiment, metrics)
     scan_lower = scan.lower(parameters)
@@ -237,18 +230,7 @@ def unit_metric_moments(
     for index, metric in enumerate(metrics):
         _add_metric(query, index, metric, scan_parts, data_end)
 
-    events = query.event_names
-    event_condition = (
-        f'e."event" = {parameters.bind(events[0])}' if len(events) == 1
-        else f'e."event" IN ({", ".join(parameters.bind(name) for name in events)})'
-    )
-    scan_conditions = [event_condition, scan_lower]
-    if scan_upper is not None:
-        scan_conditions.append(scan_upper)
-    if experiment.as_of is not None:
-        scan_conditions.append(f'e."timestamp" <= {parameters.bind(experiment.as_of)}')
-    event_level = [c for c in experiment.where if c.column not in logs.exposure_dimensions]
-    scan_conditions += conditions_sql(event_level, "e", parameters)
+    scan_conditions = _scan_conditions(query.event_names, scan_lower, scan_upper, experiment, logs, parameters)
 
     segments = [quote_identifier(segment_column(s)) for s in experiment.segments]
     if replicates is None:
@@ -267,8 +249,7 @@ def unit_metric_moments(
         unit_filter=f'AND "variant" IN ({variant_list})',
         events=logs.events.view,
         scan_conditions="\n      AND ".join(scan_conditions),
-        event_aggregates=", ".join(query.aggregates),
-        unit_aggregates=", ".join(query.combined),
+        unit_aggregates=", ".join(query.aggregates),
         segments="".join(f"{s}, " for s in segments),
         unit_values=", ".join(query.values),
         caps=", ".join(query.caps) or '1 AS "no_cap"',
@@ -283,13 +264,67 @@ def unit_metric_moments(
     cursor = con.execute(sql, parameters.values)
     names = [column[0].lower() for column in cursor.description]
     rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-    overall = [row for row in rows if replicates is not None or
-               all(row[f"grouping:{s}".lower()] == 1 for s in experiment.segments)]
-    duplicates = Duplicates(
-        groups=sum(int(row["duplicate_groups"] or 0) for row in overall),
-        extra_rows=sum(int(row["duplicate_rows"] or 0) for row in overall),
+    return UnitMetrics([group for row in rows for group in _groups(row, metrics, experiment)])
+
+
+def _scan_conditions(events: list[str], lower: str, upper: str | None, experiment: Experiment,
+                     logs: PreparedLogs, parameters: Parameters) -> list[str]:
+    """The WHERE of the metrics scan: event names, time range, as-of and event-level filters."""
+    event_condition = (
+        f'e."event" = {parameters.bind(events[0])}' if len(events) == 1
+        else f'e."event" IN ({", ".join(parameters.bind(name) for name in events)})'
     )
-    return UnitMetrics([group for row in rows for group in _groups(row, metrics, experiment)], duplicates)
+    conditions = [event_condition, lower]
+    if upper is not None:
+        conditions.append(upper)
+    if experiment.as_of is not None:
+        conditions.append(f'e."timestamp" <= {parameters.bind(experiment.as_of)}')
+    event_level = [c for c in experiment.where if c.column not in logs.exposure_dimensions]
+    return conditions + conditions_sql(event_level, "e", parameters)
+
+
+DUPLICATE_SAMPLE_UNITS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicates:
+    """Events read by the metrics that repeat an event of the same unit, name and timestamp.
+
+    Attributes:
+        groups: (Estimated) events logged more than once.
+        extra_rows: (Estimated) rows beyond the first of each.
+        sampled_one_in: 1 when counted over every unit, else counted over one unit in this many.
+    """
+
+    groups: int
+    extra_rows: int
+    sampled_one_in: int = 1
+
+
+def duplicate_events(
+    con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs, spine: str,
+    variants: Sequence[str], units: int,
+) -> Duplicates:
+    """Duplicate events among the metrics' events of analyzed units; on more than
+    ``DUPLICATE_SAMPLE_UNITS`` units, counted on a hash sample of units and scaled up (a
+    warning check needs the size of the problem, not its last digit, and a full grouping by
+    unit, event and time costs more than all the metrics together)."""
+    metrics = [m for m in experiment.metrics if m.type in UNIT_METRIC_TYPES or m.type == "quantile"]
+    if not metrics:
+        return Duplicates(0, 0)
+    parameters = Parameters()
+    scan = _scan_range(experiment, metrics)
+    upper = None if scan.end is None else _Range("window_start", 0.0, scan.end).upper(parameters)
+    events = sorted({side.event for metric in metrics for side in metric.sides})
+    conditions = _scan_conditions(events, scan.lower(parameters), upper, experiment, logs, parameters)
+    one_in = max(1, math.ceil(units / DUPLICATE_SAMPLE_UNITS))
+    query = render(
+        "duplicate_events", events=logs.events.view, spine=spine,
+        unit_filter=f'AND x."variant" IN ({", ".join(parameters.bind(v) for v in variants)})',
+        scan_conditions="\n      AND ".join(conditions),
+    )
+    groups, extra = con.execute(query, {**parameters.values, "modulus": one_in}).fetchone()
+    return Duplicates(int(groups) * one_in, int(extra) * one_in, one_in)
 
 
 def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, str | None], data_end: datetime | None) -> None:
@@ -352,16 +387,17 @@ def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, s
             f'{_mean(f"{m}_x")} AS "{m}_x_mean", var_samp("{m}_x") AS "{m}_x_var", covar_samp("{m}_y", "{m}_x") AS "{m}_xy_cov"'
         )
     if uses_pre_period(metric, experiment):
-        query.moments.append(f'{_mean(f"{m}_py")} AS "{m}_py_mean", var_samp("{m}_py") AS "{m}_py_var", '
-                             f'covar_samp("{m}_y", "{m}_py") AS "{m}_y_py_cov"')
+        query.moments.append(f'{_mean(f"{m}_py")} AS "{m}_py_mean", var_samp("{m}_py") AS "{m}_py_var"')
+        if pre_ratio:
+            query.moments.append(f'{_mean(f"{m}_px")} AS "{m}_px_mean", var_samp("{m}_px") AS "{m}_px_var", '
+                                 f'covar_samp("{m}_py", "{m}_px") AS "{m}_pxy_cov"')
+    if uses_cuped(metric, experiment):
+        query.moments.append(f'covar_samp("{m}_y", "{m}_py") AS "{m}_y_py_cov"')
         if metric.type == "ratio":
             query.moments.append(f'covar_samp("{m}_x", "{m}_py") AS "{m}_x_py_cov"')
         if pre_ratio:
-            query.moments.append(
-                f'{_mean(f"{m}_px")} AS "{m}_px_mean", var_samp("{m}_px") AS "{m}_px_var", '
-                f'covar_samp("{m}_py", "{m}_px") AS "{m}_pxy_cov", covar_samp("{m}_y", "{m}_px") AS "{m}_y_px_cov", '
-                f'covar_samp("{m}_x", "{m}_px") AS "{m}_x_px_cov"'
-            )
+            query.moments.append(f'covar_samp("{m}_y", "{m}_px") AS "{m}_y_px_cov", '
+                                 f'covar_samp("{m}_x", "{m}_px") AS "{m}_x_px_cov"')
 
 
 def _mean(column: str) -> str:
