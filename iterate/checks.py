@@ -117,17 +117,16 @@ def event_time_check(times: EventTimes) -> Check:
 
 def duplicate_check(duplicates: Duplicates) -> Check:
     """Events repeated with the same unit, name and timestamp (double-logging inflates counts)."""
-    details = {"duplicate_groups": duplicates.groups, "extra_rows": duplicates.extra_rows,
-               "sampled_one_in": duplicates.sampled_one_in}
-    sample = "" if duplicates.sampled_one_in == 1 else f" (estimated from 1 unit in {duplicates.sampled_one_in})"
+    details = {"duplicate_groups": duplicates.groups, "extra_rows": duplicates.extra_rows}
+    if not duplicates.checked:
+        return Check("duplicate_events", True, "duplicate events not counted on this large log (an extra scan); "
+                     "set check_duplicates = true to count them", details, "warning")
     if not duplicates.groups:
-        return Check("duplicate_events", True, f"no duplicate events among those the metrics read{sample}",
-                     details, "warning")
+        return Check("duplicate_events", True, "no duplicate events among those the metrics read", details, "warning")
     return Check(
         "duplicate_events", False,
         f"{duplicates.groups:,} event(s) logged more than once with the same unit, name and timestamp "
-        f"({duplicates.extra_rows:,} extra rows) among those the metrics read{sample}; count and mean metrics "
-        "include them",
+        f"({duplicates.extra_rows:,} extra rows) among those the metrics read; count and mean metrics include them",
         details, "warning",
     )
 

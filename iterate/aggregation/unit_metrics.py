@@ -9,7 +9,6 @@ of the same metrics (for the imbalance check) come from the same scan.
 from __future__ import annotations
 
 from collections.abc import Sequence
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -283,7 +282,7 @@ def _scan_conditions(events: list[str], lower: str, upper: str | None, experimen
     return conditions + conditions_sql(event_level, "e", parameters)
 
 
-DUPLICATE_SAMPLE_UNITS = 200_000
+DUPLICATE_CHECK_UNITS = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,40 +290,42 @@ class Duplicates:
     """Events read by the metrics that repeat an event of the same unit, name and timestamp.
 
     Attributes:
-        groups: (Estimated) events logged more than once.
-        extra_rows: (Estimated) rows beyond the first of each.
-        sampled_one_in: 1 when counted over every unit, else counted over one unit in this many.
+        groups: Events logged more than once (``None`` when the check was skipped).
+        extra_rows: Rows beyond the first of each.
+        checked: Whether the check ran.
     """
 
-    groups: int
-    extra_rows: int
-    sampled_one_in: int = 1
+    groups: int | None
+    extra_rows: int | None
+    checked: bool = True
 
 
 def duplicate_events(
     con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs, spine: str,
     variants: Sequence[str], units: int,
 ) -> Duplicates:
-    """Duplicate events among the metrics' events of analyzed units; on more than
-    ``DUPLICATE_SAMPLE_UNITS`` units, counted on a hash sample of units and scaled up (a
-    warning check needs the size of the problem, not its last digit, and a full grouping by
-    unit, event and time costs more than all the metrics together)."""
+    """Duplicate events among the metrics' events of analyzed units.
+
+    It takes a scan of the events grouped by unit, event and time, about the cost of all the
+    metrics together; so by default it runs up to ``DUPLICATE_CHECK_UNITS`` analyzed units and is
+    skipped beyond (``check_duplicates = true`` forces it, ``false`` turns it off).
+    """
     metrics = [m for m in experiment.metrics if m.type in UNIT_METRIC_TYPES or m.type == "quantile"]
-    if not metrics:
-        return Duplicates(0, 0)
+    wanted = experiment.check_duplicates
+    if not metrics or wanted is False or (wanted is None and units > DUPLICATE_CHECK_UNITS):
+        return Duplicates(None, None, checked=False)
     parameters = Parameters()
     scan = _scan_range(experiment, metrics)
     upper = None if scan.end is None else _Range("window_start", 0.0, scan.end).upper(parameters)
     events = sorted({side.event for metric in metrics for side in metric.sides})
     conditions = _scan_conditions(events, scan.lower(parameters), upper, experiment, logs, parameters)
-    one_in = max(1, math.ceil(units / DUPLICATE_SAMPLE_UNITS))
     query = render(
         "duplicate_events", events=logs.events.view, spine=spine,
         unit_filter=f'AND x."variant" IN ({", ".join(parameters.bind(v) for v in variants)})',
         scan_conditions="\n      AND ".join(conditions),
     )
-    groups, extra = con.execute(query, {**parameters.values, "modulus": one_in}).fetchone()
-    return Duplicates(int(groups) * one_in, int(extra) * one_in, one_in)
+    groups, extra = con.execute(query, parameters.values).fetchone()
+    return Duplicates(int(groups), int(extra))
 
 
 def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, str | None], data_end: datetime | None) -> None:

@@ -198,6 +198,8 @@ class Experiment:
             without a decision gives ``inconclusive``.
         engine: ``frequentist`` decisions; ``bayesian`` or ``both`` add posterior summaries.
         prior_std: Standard deviation of a normal prior on the relative effect (None: flat prior).
+        check_duplicates: Count duplicate events (an extra scan of the events): ``None`` does it up to
+            200,000 analyzed units and skips it beyond, ``True`` / ``False`` force it.
     """
 
     name: str
@@ -230,6 +232,7 @@ class Experiment:
     max_duration: str | None = None
     engine: Engine = "frequentist"
     prior_std: float | None = None
+    check_duplicates: bool | None = None
 
     def __post_init__(self) -> None:
         problems = experiment_problems(self)
@@ -305,6 +308,8 @@ def experiment_problems(experiment: Experiment) -> list[str]:
     problems += _choice_problem("[experiment]", "engine", experiment.engine, ENGINES)
     problems += _duration("[experiment] cuped", experiment.cuped)
     problems += _duration("[experiment] max_duration", experiment.max_duration)
+    if experiment.check_duplicates is not None and not isinstance(experiment.check_duplicates, bool):
+        problems.append(f"[experiment] check_duplicates == {experiment.check_duplicates!r}, must be true or false")
     if not isinstance(experiment.sequential, bool):
         problems.append(f"[experiment] sequential == {experiment.sequential!r}, must be true or false")
     if experiment.looks is not None and (not isinstance(experiment.looks, int) or isinstance(experiment.looks, bool)

@@ -31,7 +31,7 @@ _EXPERIMENT_KEYS = (
     "name", "control", "alpha", "window", "expected_split", "srm_threshold", "correction", "segments",
     "where", "exposure_delay", "as_of", "multiple_exposure_threshold", "pre_period", "imbalance_threshold",
     "cuped", "sequential", "sequential_method", "looks", "spending", "spending_rho", "planned_units", "max_duration",
-    "engine", "prior_std",
+    "engine", "prior_std", "check_duplicates",
 )
 _DATA_KEYS = ("events", "exposures", "exposure_event")
 _SOURCE_KEYS = ("path", "table")
@@ -122,6 +122,7 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, o
             max_duration=section.get("max_duration"),
             engine=section.get("engine", "frequentist"),
             prior_std=section.get("prior_std"),
+            check_duplicates=section.get("check_duplicates"),
             events=sources["events"],
             exposures=sources["exposures"],
             event_columns=event_columns,
