@@ -18,10 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from iterate import aggregation, checks
-from iterate.comparisons import overall_rows, segment_rows
+from iterate import aggregation
 from iterate.config import Experiment, Source, load_config, parse_timestamp
-from iterate.decision import decide
 from iterate.engine import connect
 from iterate.errors import ConfigError, DataError
 from iterate.ingest import PreparedLogs, prepare_logs
@@ -50,7 +48,7 @@ def analyze(
         ConfigError: the configuration is invalid.
         DataError: a log is unreadable or breaks the data contract.
     """
-    _import_in_background("scipy.special")
+    _import_in_background("iterate.comparisons", "iterate.checks", "scipy.special")
     experiment, events, exposures = resolve(config, events, exposures)
     experiment = _with_overrides(experiment, as_of, segments)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -73,6 +71,10 @@ def analyze(
             metric.name: aggregation.quantile_summaries(con, experiment, logs, spine, variants, metric)
             for metric in experiment.metrics if metric.type == "quantile"
         }
+
+    from iterate import checks
+    from iterate.comparisons import overall_rows, segment_rows
+    from iterate.decision import decide
 
     groups = unit_metrics.groups
     analyzed = {variant: counts.units.get(variant, 0) for variant in variants}
@@ -120,10 +122,13 @@ def planned_end(experiment: Experiment, units: dict[str, int], started: datetime
     return None
 
 
-def _import_in_background(module: str) -> None:
-    """Import a slow module on another thread while the engine aggregates (DuckDB releases the GIL)."""
-    if module not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=(module,), name=f"import {module}", daemon=True).start()
+def _import_in_background(*modules: str) -> None:
+    """Import the statistics (numpy, scipy) on another thread while the engine aggregates: DuckDB
+    releases the GIL, so the imports cost no wall time."""
+    missing = [module for module in modules if module not in sys.modules]
+    if missing:
+        threading.Thread(target=lambda: [importlib.import_module(m) for m in missing], name="import statistics",
+                         daemon=True).start()
 
 
 def _with_overrides(experiment: Experiment, as_of: datetime | str | None, segments: Sequence[str] | None) -> Experiment:

@@ -17,11 +17,12 @@ from iterate.aggregation.parameters import Parameters, conditions_sql
 from iterate.aggregation.unit_metrics import metric_range
 from iterate.config import Experiment, Metric
 from iterate.ingest import PreparedLogs, value_column
-from iterate.stats import QuantileSummary, RatioMoments, quantile_rank_bounds
 from iterate.templates import quote_identifier, render
 
 if TYPE_CHECKING:
     import duckdb
+
+    from iterate.stats import QuantileSummary
 
 
 def quantile_summaries(
@@ -33,6 +34,8 @@ def quantile_summaries(
     metric: Metric,
 ) -> dict[str, QuantileSummary]:
     """Quantile estimate and clustered interval of ``metric`` in each variant."""
+    from iterate.stats import QuantileSummary, RatioMoments, quantile_rank_bounds
+
     parameters = Parameters()
     time = metric_range(metric, experiment)
     conditions = [f'e."event" = {parameters.bind(metric.event)}', time.lower(parameters)]

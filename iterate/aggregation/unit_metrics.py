@@ -17,12 +17,12 @@ from iterate.aggregation.parameters import Parameters, conditions_sql
 from iterate.aggregation.spine import covariate_column, segment_column
 from iterate.config import UNIT_METRIC_TYPES, Experiment, Metric, Side
 from iterate.ingest import PreparedLogs, value_column
-from iterate.stats import RatioMoments
 from iterate.templates import quote_identifier, render
 
 if TYPE_CHECKING:
     import duckdb
 
+    from iterate.stats import RatioMoments
     from iterate.stats.cuped import JointMoments
 
 DAY = 86_400.0
@@ -471,6 +471,8 @@ def _joint(row: dict[str, Any], m: str, n: int) -> JointMoments:
 
 
 def _ratio_moments(row: dict[str, Any], m: str, y: str, x: str, covariance: str, n: int, is_ratio: bool) -> RatioMoments:
+    from iterate.stats import RatioMoments
+
     def number(key: str) -> float:
         value = row.get(f"{m}_{key}")
         return 0.0 if value is None else float(value)
