@@ -35,7 +35,8 @@ def render_text(result: AnalysisResult, *, color: bool = False) -> str:
         "",
         f"Units: {units}; excluded: {excluded or 'none'}"
         + (f"; window {result.window} after first exposure" if result.window else ""),
-        f"Tests two-sided at alpha = {result.alpha}, p-values adjusted by {correction} (p adj).",
+        f"Tests two-sided at alpha = {result.alpha}; p adj: {correction} within the success metrics and "
+        "within the guardrail / deterioration metrics.",
         "",
         _metric_table(result.metric_results),
     ]
