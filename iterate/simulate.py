@@ -47,8 +47,9 @@ used, because it is not reproducible across threads. The same seed gives identic
 same DuckDB version).
 
 Example:
+    >>> import tempfile
     >>> from iterate.simulate import simulate_logs
-    >>> summary = simulate_logs("/tmp/iterate_demo", units=1_000, events=20_000,
+    >>> summary = simulate_logs(tempfile.mkdtemp(), units=1_000, events=20_000,
     ...                         effects={"treatment": {"purchase": 0.05}})
     >>> summary.units_exposed
     1000
@@ -260,7 +261,8 @@ def simulate_logs(
         DataError: Invalid arguments (all problems listed at once), or ``output_dir`` is a file.
 
     Example:
-        >>> summary = simulate_logs("/tmp/iterate_demo", units=500, events=10_000, seed=3,
+        >>> import tempfile
+        >>> summary = simulate_logs(tempfile.mkdtemp(), units=500, events=10_000, seed=3,
         ...                         effects={"treatment": {"purchase": 0.3}})
         >>> sorted(summary.units_per_variant)
         ['control', 'treatment']
