@@ -17,7 +17,6 @@ whole module is skipped.
 from __future__ import annotations
 
 import math
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,21 +28,10 @@ from statsmodels.stats.proportion import proportions_ztest
 
 import iterate
 from conftest import write_config, write_logs
+from shared_datasets import dataset_file
 
 
-def _datasets_folder() -> Path:
-    configured = os.environ.get("ITERATE_DATASETS")
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
-
-DATASETS = _datasets_folder()
-if not DATASETS.is_dir():
-    pytest.skip(
-        f"real datasets folder {DATASETS} is absent (set ITERATE_DATASETS to its location)",
-        allow_module_level=True,
-    )
+DATASETS = dataset_file()
 
 EXACT = 1e-9  # same numbers computed two ways
 PUBLISHED_P = 2e-2  # p-values quoted to 3 significant digits

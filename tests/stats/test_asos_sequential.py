@@ -53,12 +53,11 @@ confidence sequence at the last look     105     41
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from shared_datasets import dataset_file
 
 from iterate.stats import interval_and_p_value
 from iterate.stats.sequential import (
@@ -70,20 +69,8 @@ from iterate.stats.sequential import (
 )
 
 
-def _datasets_folder() -> Path:
-    configured = os.environ.get("ITERATE_DATASETS")
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return Path(__file__).resolve().parents[3] / "shared" / "datasets"
-
-
-ASOS = _datasets_folder() / "asos_digital_experiments"
-CSV = ASOS / "asos_digital_experiments_dataset.csv"
-if not CSV.is_file():
-    pytest.skip(
-        f"ASOS dataset folder {ASOS} is absent (set ITERATE_DATASETS to the datasets folder)",
-        allow_module_level=True,
-    )
+CSV = dataset_file("asos_digital_experiments", "asos_digital_experiments_dataset.csv")
+ASOS = CSV.parent
 
 ALPHA = 0.05
 KEYS = ["experiment_id", "variant_id", "metric_id"]

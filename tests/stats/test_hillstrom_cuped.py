@@ -10,8 +10,6 @@ whole module is skipped.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -20,21 +18,10 @@ import statsmodels.api as sm
 from scipy import stats
 
 from iterate.stats.cuped import JointMoments, cuped_test
+from shared_datasets import dataset_file
 
 
-def _datasets_folder() -> Path:
-    configured = os.environ.get("ITERATE_DATASETS")
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return Path(__file__).resolve().parents[3] / "shared" / "datasets"
-
-
-HILLSTROM = _datasets_folder() / "hillstrom"
-if not (HILLSTROM / "hillstrom.csv").is_file():
-    pytest.skip(
-        f"dataset folder {HILLSTROM} is absent (set ITERATE_DATASETS to the datasets folder)",
-        allow_module_level=True,
-    )
+HILLSTROM = dataset_file("hillstrom", "hillstrom.csv").parent
 
 EXACT = 1e-9
 

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-from pathlib import Path
 
 import pytest
+from shared_datasets import dataset_file
 
 from iterate.stats import Moments, two_proportion_z_test
 from iterate.stats.power import (
@@ -39,17 +38,7 @@ from iterate.stats.power import (
 )
 
 
-def _datasets_folder() -> Path:
-    configured = os.environ.get("ITERATE_DATASETS")
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return Path(__file__).resolve().parents[3] / "shared" / "datasets"
-
-
-FOLDER = _datasets_folder() / "udacity_free_trial_screener"
-if not FOLDER.is_dir():
-    pytest.skip(f"Udacity dataset folder {FOLDER} is absent (set ITERATE_DATASETS to the datasets folder)",
-                allow_module_level=True)
+FOLDER = dataset_file("udacity_free_trial_screener")
 
 PUBLISHED = {  # metric: (baseline p, absolute d, units per group)
     "gross_conversion": (0.20625, 0.01, 25835),
