@@ -48,6 +48,7 @@ import numpy as np
 
 from iterate.errors import StatsError
 from iterate.stats.estimate import (
+    count_problem,
     Alternative,
     Estimate,
     check_alternative_and_alpha,
@@ -117,10 +118,8 @@ class JointMoments:
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        if isinstance(self.n, bool) or not isinstance(self.n, int | np.integer):
-            problems.append(f"n == {self.n!r}, must be an integer")
-        elif self.n < 0:
-            problems.append(f"n == {self.n}, must be >= 0")
+        if count_problem(self.n, "n"):
+            problems.append(count_problem(self.n, "n"))
         means = _float_array(self.means, (4,), "means", problems)
         covariance = _float_array(self.covariance, (4, 4), "covariance", problems)
         if means is not None and not np.isfinite(means).all():

@@ -110,6 +110,18 @@ def check_alpha(alpha: float, name: str = "alpha") -> None:
         raise StatsError(f"{name} == {alpha!r}, must be in (0, 1)")
 
 
+def count_problem(value: object, name: str) -> str | None:
+    """Why ``value`` is not a count (an integer >= 0, numpy integers included), or ``None``.
+
+    Example:
+        >>> count_problem(2.5, "n")
+        'n == 2.5, must be an integer >= 0'
+    """
+    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__") or value < 0:
+        return f"{name} == {value!r}, must be an integer >= 0"
+    return None
+
+
 def interval_and_p_value(
     effect: float,
     std_error: float,

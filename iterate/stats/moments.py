@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from iterate.errors import StatsError
+from iterate.stats.estimate import count_problem
 
 _NEGATIVE_VARIANCE_TOLERANCE = 1e-12
 
@@ -53,10 +54,9 @@ class Moments:
     variance: float
 
     def __post_init__(self) -> None:
-        if isinstance(self.n, bool) or not isinstance(self.n, int | np.integer):
-            raise StatsError(f"n == {self.n!r}, must be an integer")
-        if self.n < 0:
-            raise StatsError(f"n == {self.n}, must be >= 0")
+        problem = count_problem(self.n, "n")
+        if problem:
+            raise StatsError(problem)
         mean = float(self.mean)
         variance = float(self.variance)
         if not math.isfinite(mean):

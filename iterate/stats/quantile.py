@@ -33,11 +33,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 from iterate.stats.distributions import ndtri
 
 from iterate.errors import StatsError
 from iterate.stats.estimate import (
+    count_problem,
     Alternative,
     Estimate,
     Status,
@@ -147,8 +147,9 @@ class QuantileSummary:
     def __post_init__(self) -> None:
         for name in ("n_units", "n_events"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                raise StatsError(f"{name} == {value!r}, must be an integer >= 0")
+            problem = count_problem(value, name)
+            if problem:
+                raise StatsError(problem)
             object.__setattr__(self, name, int(value))
         check_alpha(self.p, "p")
         check_alpha(self.alpha)

@@ -25,6 +25,7 @@ import numpy as np
 
 from iterate.errors import StatsError
 from iterate.stats.estimate import (
+    count_problem,
     Alternative,
     Estimate,
     Status,
@@ -83,10 +84,9 @@ class RatioMoments:
     covariance: float
 
     def __post_init__(self) -> None:
-        if isinstance(self.n, bool) or not isinstance(self.n, int | np.integer):
-            raise StatsError(f"n == {self.n!r}, must be an integer")
-        if self.n < 0:
-            raise StatsError(f"n == {self.n}, must be >= 0")
+        problem = count_problem(self.n, "n")
+        if problem:
+            raise StatsError(problem)
         for name in ("numerator_mean", "denominator_mean", "covariance"):
             value = float(getattr(self, name))
             if not math.isfinite(value):

@@ -58,7 +58,7 @@ from typing import Literal
 import numpy as np
 
 from iterate.errors import StatsError
-from iterate.stats.estimate import check_alpha
+from iterate.stats.estimate import check_alpha, count_problem
 
 SequentialMethod = Literal["msprt", "confidence_sequence"]
 """Which always-valid method produced a :class:`SequentialResult`."""
@@ -360,8 +360,9 @@ def confidence_sequence(
     """
     effect, std_error = _check_look(effect, std_error, alpha)
     rho = optimal_rho(tuning_n, alpha=alpha)
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise StatsError(f"n == {n!r}, must be an integer >= 0 (units in both arms)")
+    problem = count_problem(n, "n")
+    if problem:
+        raise StatsError(f"{problem} (units in both arms)")
     if n < 2:
         return SequentialResult(
             "confidence_sequence", "too_few_units", alpha, effect, std_error, None, None, None

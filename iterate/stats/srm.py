@@ -14,10 +14,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 from iterate.stats.distributions import chdtrc
 
 from iterate.errors import StatsError
+from iterate.stats.estimate import count_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,9 @@ def sample_ratio_mismatch(
         raise StatsError(f"{len(names)} variant(s) given, the check needs at least 2")
     for name in names:
         count = observed[name]
-        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
-            raise StatsError(f"observed[{name!r}] == {count!r}, must be an integer >= 0")
+        problem = count_problem(count, f"observed[{name!r}]")
+        if problem:
+            raise StatsError(problem)
         share = expected_shares[name]
         if not (math.isfinite(share) and share > 0):
             raise StatsError(f"expected_shares[{name!r}] == {share!r}, must be a number > 0")
