@@ -31,6 +31,7 @@ from iterate.engine import connect
 from iterate.errors import ConfigError, DataError
 from iterate.ingest import prepare_logs
 from iterate.ingest.schema import PreparedLog
+from iterate.stats.cuped import cuped_correlation
 from iterate.stats.power import (
     duration_days,
     minimum_detectable_effect,
@@ -40,6 +41,7 @@ from iterate.stats.power import (
 from iterate.templates import quote_identifier, render
 
 BASELINE_VARIANT = "baseline"
+BASELINE_UNITS = quote_identifier("iterate_baseline_units")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +143,10 @@ def plan(
             raise DataError(f"the baseline period ({baseline_days} days) is shorter than the metric window; "
                             "use a longer --baseline-days")
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW \"iterate_baseline_units\" AS "
-            f"SELECT \"user_id\", min(\"timestamp\") AS \"timestamp\", '{BASELINE_VARIANT}' AS \"variant\" "
-            f"FROM {logs.events.view} WHERE \"timestamp\" >= TIMESTAMP '{start.isoformat(sep=' ')}' "
-            f"AND \"timestamp\" < TIMESTAMP '{entry_end.isoformat(sep=' ')}' GROUP BY \"user_id\""
+            f"CREATE OR REPLACE TEMP TABLE {BASELINE_UNITS} AS {render('baseline_units', events=logs.events.view)}",
+            {"start": start, "entry_end": entry_end, "variant": BASELINE_VARIANT},
         )
-        pseudo = replace(logs, exposures=PreparedLog(quote_identifier("iterate_baseline_units"), "baseline users",
+        pseudo = replace(logs, exposures=PreparedLog(BASELINE_UNITS, "baseline users",
                                                       logs.exposures.columns, None),
                          has_experiment_column=False, exposure_dimensions=frozenset())
         measured = baseline.replace(as_of=end)
@@ -186,7 +186,7 @@ def _metric_plan(metric, group, experiment, successes, guardrails, mde, days, da
     variance = moments.ratio_variance * moments.n if moments.n else float("nan")
     rho = 0.0
     if uses_cuped(metric, experiment) and group.joint is not None:
-        rho = _cuped_correlation(group.joint)
+        rho = cuped_correlation(group.joint)
     alpha = experiment.alpha / max(1, len(successes)) if metric.role == "success" else experiment.alpha
     metric_power = power
     if metric.role == "guardrail" and metric.margin is not None:
@@ -207,25 +207,6 @@ def _metric_plan(metric, group, experiment, successes, guardrails, mde, days, da
                                                cuped_correlation=rho) / abs(mean)
     return MetricPlan(metric.name, metric.role, metric.type, moments.n, mean, math.sqrt(variance) if variance == variance else float("nan"),
                       rho, alpha, metric_power, n_needed, detectable)
-
-
-def _cuped_correlation(joint) -> float:
-    """Correlation of the metric's linearized value with its covariate's (Deng et al. 2013, eq. 5:
-    CUPED leaves 1 - rho^2 of the variance)."""
-    (my, mx, my0, mx0), cov = joint.means, joint.covariance
-    if not mx or not mx0:
-        return 0.0
-    r, c = my / mx, my0 / mx0
-    g = (1 / mx, -r / mx, 0.0, 0.0)
-    h = (0.0, 0.0, 1 / mx0, -c / mx0)
-
-    def form(a, b):
-        return sum(a[i] * cov[i][j] * b[j] for i in range(4) for j in range(4))
-
-    vg, vh = form(g, g), form(h, h)
-    if vg <= 0 or vh <= 0:
-        return 0.0
-    return max(-1.0, min(1.0, form(g, h) / math.sqrt(vg * vh)))
 
 
 def render_plan(result: Plan) -> str:

@@ -62,7 +62,7 @@ def rendered(monkeypatch):
 
     monkeypatch.setattr(templates, "render", spy)
     for module in ("iterate.aggregation.spine", "iterate.aggregation.unit_metrics", "iterate.aggregation.quantiles",
-                   "iterate.aggregation.quality", "iterate.aggregation", "iterate.ingest.schema"):
+                   "iterate.aggregation.quality", "iterate.aggregation", "iterate.ingest.schema", "iterate.planning"):
         monkeypatch.setattr(f"{module}.render", spy)
     return used
 
@@ -91,6 +91,9 @@ def test_every_template_renders_and_runs(tmp_path, rendered):
     config.write_text(config.read_text().replace("[data]\n", '[data]\nexposure_event = "exposure"\n'))
     result = iterate.analyze(config)
     assert sum(result.units.values()) == len(exposures)
+
+    plan = iterate.plan(iterate.load_config(config).replace(window="1d"), days=3, baseline_days=4)
+    assert plan.metrics and plan.units_per_arm > 0
 
     missing = set(templates.template_names()) - set(rendered)
     assert not missing, f"templates never rendered by the test analyses: {sorted(missing)}"

@@ -355,3 +355,20 @@ def test_bad_arguments_raise() -> None:
         cuped_test(m, m, alternative="both")  # type: ignore[arg-type]
     with pytest.raises(StatsError, match="treatment of type RatioMoments, must be JointMoments"):
         cuped_test(m, m.metric)  # type: ignore[arg-type]
+
+
+def test_cuped_correlation_is_the_correlation_of_the_linearized_values() -> None:
+    """Planning shrinks variances by 1 - rho^2: rho must be the correlation of the linearized metric
+    (y - r x) / mean(x) with the linearized covariate (y0 - c x0) / mean(x0), or of y with y0 for means."""
+    from iterate.stats.cuped import cuped_correlation
+
+    rng = np.random.default_rng(11)
+    y0 = rng.normal(size=800)
+    y = 0.6 * y0 + rng.normal(size=800)
+    assert cuped_correlation(JointMoments.from_values(y, y0=y0)) == pytest.approx(np.corrcoef(y, y0)[0, 1], rel=1e-9)
+    x, x0 = rng.poisson(5, 800) + 1.0, rng.poisson(5, 800) + 1.0
+    num, num0 = y + 5 + x, y0 + 5 + x0
+    r, c = num.mean() / x.mean(), num0.mean() / x0.mean()
+    expected = np.corrcoef((num - r * x) / x.mean(), (num0 - c * x0) / x0.mean())[0, 1]
+    assert cuped_correlation(JointMoments.from_values(num, x=x, y0=num0, x0=x0)) == pytest.approx(expected, rel=1e-9)
+    assert cuped_correlation(JointMoments.from_values(y, y0=np.zeros(800))) == 0.0
