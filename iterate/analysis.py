@@ -48,28 +48,31 @@ def analyze(
         ConfigError: the configuration is invalid.
         DataError: a log is unreadable or breaks the data contract.
     """
-    _import_in_background("iterate.comparisons", "iterate.checks", "scipy.special")
     experiment, events, exposures = resolve(config, events, exposures)
     experiment = _with_overrides(experiment, as_of, segments)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
 
     with connect() as con, engine_errors_as_data_errors():
         logs = prepare_logs(con, experiment, events, exposures)
-        spine = aggregation.build_spine(con, experiment, logs)
-        exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
-        counts = aggregation.count_exposures(con, spine, exposure_segments)
-        if not counts.units and not counts.multiple_variant_units:
+        _import_in_background("iterate.comparisons", "iterate.checks", "scipy.special")
+        quantile_metrics = [metric for metric in experiment.metrics if metric.type == "quantile"]
+        # a spine read by one query is computed inside it; quantile metrics read it three times each
+        spine = aggregation.build_spine(con, experiment, logs, materialize=bool(quantile_metrics))
+        started = spine.first_exposure
+        if started is None:
             raise DataError(_no_exposures_message(con, experiment, logs))
-        variants = check_variants(experiment, counts, logs.exposures.label)
-        started = aggregation.first_exposure(con, spine)
         times = aggregation.event_times(con, logs, now, started)
         data_end = experiment.as_of or times.data_end
-        unit_metrics = aggregation.unit_metric_moments(con, experiment, logs, spine, variants, data_end)
+        exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
+        unit_metrics = aggregation.unit_metric_moments(con, experiment, logs, spine, experiment.variants, data_end,
+                                                       exposure_segments=exposure_segments)
+        counts = unit_metrics.exposures or aggregation.count_exposures(con, spine, exposure_segments)
+        variants = check_variants(experiment, counts, logs.exposures.label)
         duplicates = aggregation.duplicate_events(con, experiment, logs, spine, variants,
                                                   sum(counts.units.get(v, 0) for v in variants))
         quantiles = {
             metric.name: aggregation.quantile_summaries(con, experiment, logs, spine, variants, metric)
-            for metric in experiment.metrics if metric.type == "quantile"
+            for metric in quantile_metrics
         }
 
     from iterate import checks
@@ -124,7 +127,8 @@ def planned_end(experiment: Experiment, units: dict[str, int], started: datetime
 
 def _import_in_background(*modules: str) -> None:
     """Import the statistics (numpy, scipy) on another thread while the engine aggregates: DuckDB
-    releases the GIL, so the imports cost no wall time."""
+    releases the GIL, so the imports cost no wall time. Started only once the long queries begin,
+    as before that the main thread runs Python too and both would share the GIL."""
     missing = [module for module in modules if module not in sys.modules]
     if missing:
         threading.Thread(target=lambda: [importlib.import_module(m) for m in missing], name="import statistics",

@@ -116,7 +116,7 @@ def calibrate(
         spine = aggregation.build_spine(con, experiment, logs)
         counts = aggregation.count_exposures(con, spine)
         variants = check_variants(experiment, counts, logs.exposures.label)
-        times = aggregation.event_times(con, logs, _now(), aggregation.first_exposure(con, spine))
+        times = aggregation.event_times(con, logs, _now(), spine.first_exposure)
         moments = aggregation.unit_metric_moments(
             con, experiment, logs, spine, variants, experiment.as_of or times.data_end,
             replicates=Replicates(count=replicates, share=share, seed=seed),

@@ -150,11 +150,12 @@ def plan(
                                                       logs.exposures.columns, None),
                          has_experiment_column=False, exposure_dimensions=frozenset())
         measured = baseline.replace(as_of=end)
-        spine = aggregation.build_spine(con, measured, pseudo)
-        units = con.execute(f"SELECT count(*) FROM {spine}").fetchone()[0]
-        if not units:
+        spine = aggregation.build_spine(con, measured, pseudo, materialize=False)
+        if spine.first_exposure is None:
             raise DataError("no user is active in the baseline period; check the events log and --baseline-days")
-        groups = aggregation.unit_metric_moments(con, measured, pseudo, spine, (BASELINE_VARIANT,), end).groups
+        baseline_metrics = aggregation.unit_metric_moments(con, measured, pseudo, spine, (BASELINE_VARIANT,), end)
+        groups = baseline_metrics.groups
+        units = baseline_metrics.exposures.units.get(BASELINE_VARIANT, 0)
 
     entry_days = (entry_end - start).total_seconds() / 86400
     daily = units / entry_days * traffic_share

@@ -57,7 +57,7 @@ def timeline(
         logs = prepare_logs(con, experiment, events, exposures)
         spine = aggregation.build_spine(con, experiment, logs)
         variants = check_variants(experiment, aggregation.count_exposures(con, spine), logs.exposures.label)
-        start = aggregation.first_exposure(con, spine)
+        start = spine.first_exposure
         end = experiment.as_of or aggregation.event_times(con, logs, datetime.max, start).data_end
         window = _longest_window(experiment)
         day = datetime(start.year, start.month, start.day) + every + (window or timedelta(0))
@@ -69,7 +69,7 @@ def timeline(
         for look in looks:
             at = experiment.replace(as_of=look)
             entered = experiment.replace(as_of=look - window) if window else at
-            look_spine = aggregation.build_spine(con, entered, logs)
+            look_spine = aggregation.build_spine(con, entered, logs, materialize=False)
             groups = aggregation.unit_metric_moments(con, at, logs, look_spine, variants, look).groups
             per_look.append((look, groups))
 

@@ -1,4 +1,5 @@
--- Per-variant (and per-segment) moments of every unit-level metric, in one scan of the events log.
+-- Per-variant (and per-segment) moments of every unit-level metric, in one scan of the events log,
+-- and the exposure counts of the spine (rows of each kind told apart by "row_kind").
 --
 -- Each unit's window starts at "window_start" (first exposure + exposure delay). Units exposed to
 -- several variants or to an undeclared variant are excluded. Exposed units without events count
@@ -8,7 +9,8 @@
 -- WHERE is pushed into the scan, and each metric keeps its own part as a FILTER.
 --
 -- Slots (identifiers quoted, values as bind parameters; filled by iterate/aggregation/unit_metrics.py):
---   {spine}            the unit spine (exposed_units.sql)
+--   {spine}            the unit spine: its temp table, or its query (exposed_units.sql) in
+--                      parentheses, then computed here, once, for the moments and the counts
 --   {unit_filter}      AND-conditions on the spine (declared variants)
 --   {events}           normalized events relation
 --   {scan_conditions}  AND-conditions of the scan (event names, time range, as-of, event filters)
@@ -26,9 +28,13 @@
 --   {group_keys}       grouping columns, each followed by a comma
 --   {grouping}         GROUPING SETS of (variant) and (variant, segment) for each segment, or
 --                      the replicate and arm of a calibration
-WITH exposed AS (
+--   {exposure_counts}  units per variant (exposure_summary.sql) of the spine, all units included
+WITH spine AS MATERIALIZED (
+    SELECT * FROM {spine}
+),
+exposed AS (
     SELECT *
-    FROM {spine}
+    FROM spine
     WHERE NOT "multiple_variants" {unit_filter}
 ),
 unit_aggregates AS (
@@ -53,7 +59,15 @@ capped AS (
 ),
 grouped AS (
     {group_source}
+),
+moments AS (
+    SELECT {group_keys} {moments}
+    FROM grouped
+    GROUP BY {grouping}
+),
+exposure_counts AS (
+    {exposure_counts}
 )
-SELECT {group_keys} {moments}
-FROM grouped
-GROUP BY {grouping}
+SELECT 'moments' AS "row_kind", * FROM moments
+UNION ALL BY NAME
+SELECT 'exposures' AS "row_kind", * FROM exposure_counts

@@ -62,7 +62,7 @@ def rendered(monkeypatch):
 
     monkeypatch.setattr(templates, "render", spy)
     for module in ("iterate.aggregation.spine", "iterate.aggregation.unit_metrics", "iterate.aggregation.quantiles",
-                   "iterate.aggregation.quality", "iterate.aggregation", "iterate.ingest.schema", "iterate.planning"):
+                   "iterate.aggregation.quality", "iterate.aggregation.exposures", "iterate.ingest.schema", "iterate.planning"):
         monkeypatch.setattr(f"{module}.render", spy)
     return used
 

@@ -14,19 +14,22 @@ _OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">=
 class Parameters:
     """Named bind parameters of one query; ``bind`` returns the placeholder to put in the SQL.
 
+    A ``prefix`` other than ``p`` keeps the names apart from those of a query that embeds this one.
+
     Example:
         >>> parameters = Parameters()
         >>> parameters.bind("purchase"), parameters.bind(0.5), parameters.values
         ('$p0', '$p1', {'p0': 'purchase', 'p1': 0.5})
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "p") -> None:
+        self.prefix = prefix
         self.values: dict[str, Any] = {}
         self._by_value: dict[tuple[type, Any], str] = {}
 
     def copy(self) -> Parameters:
         """A new set starting with these parameters (for queries that embed this one)."""
-        other = Parameters()
+        other = Parameters(self.prefix)
         other.values.update(self.values)
         other._by_value.update(self._by_value)
         return other
@@ -35,7 +38,7 @@ class Parameters:
         """Placeholder of ``value`` (the same value reuses one parameter)."""
         key = (type(value), value)
         if key not in self._by_value:
-            name = f"p{len(self.values)}"
+            name = f"{self.prefix}{len(self.values)}"
             self.values[name] = value
             self._by_value[key] = f"${name}"
         return self._by_value[key]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from iterate.aggregation.parameters import Parameters, conditions_sql
+from iterate.aggregation.spine import Spine
 from iterate.aggregation.unit_metrics import metric_range
 from iterate.config import Experiment, Metric
 from iterate.ingest import PreparedLogs, value_column
@@ -29,7 +30,7 @@ def quantile_summaries(
     con: duckdb.DuckDBPyConnection,
     experiment: Experiment,
     logs: PreparedLogs,
-    spine: str,
+    spine: Spine,
     variants: Sequence[str],
     metric: Metric,
 ) -> dict[str, QuantileSummary]:
@@ -48,7 +49,7 @@ def quantile_summaries(
     conditions += conditions_sql((*event_level, *metric.where), "e", parameters)
     metric_events = render(
         "quantile_events",
-        spine=spine,
+        spine=spine.relation,
         unit_filter=f'AND x."variant" IN ({", ".join(parameters.bind(v) for v in variants)})',
         events=logs.events.view,
         value=quote_identifier(value_column(experiment, metric.value)),
@@ -60,7 +61,7 @@ def quantile_summaries(
         row[0]: (float(row[1]), int(row[2]))
         for row in con.execute(
             render("quantile_estimates", metric_events=metric_events),
-            {**parameters.values, "probability": probability},
+            {**spine.parameters, **parameters.values, "probability": probability},
         ).fetchall()
     }
     if not estimates:
@@ -72,7 +73,8 @@ def quantile_summaries(
         for variant, (estimate, _) in estimates.items()
     )
     indicator_rows = con.execute(
-        render("quantile_indicator", metric_events=metric_events, thresholds=values_list), thresholds.values
+        render("quantile_indicator", metric_events=metric_events, thresholds=values_list),
+        {**spine.parameters, **thresholds.values},
     ).fetchall()
     ranks = {}
     units = {}
@@ -97,7 +99,7 @@ def quantile_summaries(
     bounds: dict[str, dict[str, float]] = {}
     if selected:
         row = con.execute(render("quantile_bounds", metric_events=metric_events, bounds=", ".join(selected)),
-                          bounds_parameters.values).fetchone()
+                          {**spine.parameters, **bounds_parameters.values}).fetchone()
         for (variant, bound), value in zip(order, row):
             bounds.setdefault(variant, {})[bound] = None if value is None else float(value)
 

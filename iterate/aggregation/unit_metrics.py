@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from iterate.aggregation.exposures import ExposureCounts, exposure_counts, exposure_summary_query
 from iterate.aggregation.parameters import Parameters, conditions_sql
-from iterate.aggregation.spine import covariate_column, segment_column
+from iterate.aggregation.spine import Spine, covariate_column, segment_column
 from iterate.config import UNIT_METRIC_TYPES, Experiment, Metric, Side
 from iterate.ingest import PreparedLogs, value_column
 from iterate.templates import quote_identifier, render
@@ -60,9 +61,11 @@ class GroupMoments:
 
 @dataclass(frozen=True, slots=True)
 class UnitMetrics:
-    """What the unit-metrics scan returns: moments per variant (and segment, or replicate)."""
+    """What the unit-metrics scan returns: moments per variant (and segment, or replicate), and the
+    exposure counts of the spine (``None`` when there was no unit-level metric to scan for)."""
 
     groups: list[GroupMoments]
+    exposures: ExposureCounts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,16 +208,20 @@ def unit_metric_moments(
     con: duckdb.DuckDBPyConnection,
     experiment: Experiment,
     logs: PreparedLogs,
-    spine: str,
-    variants: Sequence[str],
+    spine: Spine,
+    variants: Sequence[str] | None,
     data_end: datetime | None,
     *,
     replicates: Replicates | None = None,
+    exposure_segments: Sequence[str] = (),
 ) -> UnitMetrics:
-    """Per-variant and per-segment moments of every unit-level metric, from one events scan.
+    """Per-variant and per-segment moments of every unit-level metric, from one events scan, and
+    the exposure counts of the spine (per exposure segment too) from the same query.
 
-    With ``replicates`` (A/A calibration), the analyzed units are instead re-randomized to two arms
-    ``A`` and ``B`` in each replicate, and the moments are grouped per replicate and arm.
+    Units exposed to several variants are left out of the moments, and so are units of other
+    variants than ``variants`` (all single-variant units when ``None``). With ``replicates`` (A/A
+    calibration), the analyzed units are instead re-randomized to two arms ``A`` and ``B`` in each
+    replicate, and the moments are grouped per replicate and arm.
     """
     query = _Query(experiment, logs)
     metrics = query.metrics
@@ -241,11 +248,11 @@ def unit_metric_moments(
     else:
         group_source = _replicate_source(replicates, parameters)
         group_keys, grouping, groupings = '"replicate", "variant", ', '"replicate", "variant"', []
-    variant_list = ", ".join(parameters.bind(v) for v in variants)
+    unit_filter = "" if variants is None else f'AND "variant" IN ({", ".join(parameters.bind(v) for v in variants)})'
     sql = render(
         "unit_metrics",
-        spine=spine,
-        unit_filter=f'AND "variant" IN ({variant_list})',
+        spine=spine.relation,
+        unit_filter=unit_filter,
         events=logs.events.view,
         scan_conditions="\n      AND ".join(scan_conditions),
         unit_aggregates=", ".join(query.aggregates),
@@ -259,11 +266,14 @@ def unit_metric_moments(
         group_source=group_source,
         group_keys=group_keys,
         grouping=grouping,
+        exposure_counts=exposure_summary_query("spine", exposure_segments),
     )
-    cursor = con.execute(sql, parameters.values)
+    cursor = con.execute(sql, {**spine.parameters, **parameters.values})
     names = [column[0].lower() for column in cursor.description]
     rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-    return UnitMetrics([group for row in rows for group in _groups(row, metrics, experiment)])
+    moments = [row for row in rows if row["row_kind"] == "moments"]
+    exposures = exposure_counts([row for row in rows if row["row_kind"] == "exposures"], exposure_segments)
+    return UnitMetrics([group for row in moments for group in _groups(row, metrics, experiment)], exposures)
 
 
 def _scan_conditions(events: list[str], lower: str, upper: str | None, experiment: Experiment,
@@ -301,7 +311,7 @@ class Duplicates:
 
 
 def duplicate_events(
-    con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs, spine: str,
+    con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs, spine: Spine,
     variants: Sequence[str], units: int,
 ) -> Duplicates:
     """Duplicate events among the metrics' events of analyzed units.
@@ -320,11 +330,11 @@ def duplicate_events(
     events = sorted({side.event for metric in metrics for side in metric.sides})
     conditions = _scan_conditions(events, scan.lower(parameters), upper, experiment, logs, parameters)
     query = render(
-        "duplicate_events", events=logs.events.view, spine=spine,
+        "duplicate_events", events=logs.events.view, spine=spine.relation,
         unit_filter=f'AND x."variant" IN ({", ".join(parameters.bind(v) for v in variants)})',
         scan_conditions="\n      AND ".join(conditions),
     )
-    groups, extra = con.execute(query, parameters.values).fetchone()
+    groups, extra = con.execute(query, {**spine.parameters, **parameters.values}).fetchone()
     return Duplicates(int(groups), int(extra))
 
 
