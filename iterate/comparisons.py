@@ -16,16 +16,12 @@ from iterate.designs import look_alpha, with_bayesian, with_look_alpha, with_seq
 from iterate.result import Heterogeneity, MetricResult
 from iterate.stats import (
     Estimate,
-    cuped_test,
     Moments,
     QuantileSummary,
     RatioMoments,
     adjust_p_values,
     delta_method_test,
-    heterogeneity_test,
     interval_and_p_value,
-    quantile_test,
-    segment_deviations,
     two_proportion_z_test,
     welch_t_test,
 )
@@ -46,6 +42,8 @@ def choose_test(metric: Metric) -> Callable[..., Estimate]:
     if metric.type == "ratio":
         return delta_method_test
     if metric.type == "quantile":
+        from iterate.stats.quantile import quantile_test
+
         return quantile_test
     test = two_proportion_z_test if metric.type in BINARY_TYPES else welch_t_test
 
@@ -72,6 +70,8 @@ def compare(
     """
     cuped = None
     if control_group is not None and treatment_group is not None and control_group.joint and treatment_group.joint:
+        from iterate.stats.cuped import cuped_test  # NumPy, imported only when CUPED is on
+
         cuped = cuped_test(control_group.joint, treatment_group.joint, alternative="two-sided", alpha=experiment.alpha)
     if cuped is not None and cuped.adjusted:
         estimate: Estimate = cuped
@@ -236,6 +236,8 @@ def segment_rows(
                     rows.append(compare(metric, variant, control.moments, treated.moments, experiment,
                                         control_group=control, treatment_group=treated))
     rows = with_correction(rows, experiment.correction)
+
+    from iterate.stats.heterogeneity import heterogeneity_test, segment_deviations  # NumPy: only with segments
 
     tests: list[Heterogeneity] = []
     flagged_rows: dict[int, tuple[float | None, bool]] = {}

@@ -13,9 +13,9 @@ from dataclasses import replace
 from iterate.config import Experiment
 from iterate.decision import classify
 from iterate.result import MetricResult
-from iterate.stats.bayes import bayesian_summary
-from iterate.stats.group_sequential import spending_boundaries
-from iterate.stats.sequential import confidence_sequence, default_mixing_variance, msprt
+
+# the designs' statistics (NumPy, SciPy) are imported by the functions that use them, so that an
+# analysis without sequential, group-sequential or Bayesian options does not import them
 
 
 def tuning_std_error(row: MetricResult, experiment: Experiment) -> float:
@@ -36,6 +36,8 @@ def with_sequential(row: MetricResult, experiment: Experiment) -> MetricResult:
     Valid at any stopping time, however often the experiment is looked at. Relative intervals are
     fixed-horizon quantities and are left out (``None``) under sequential inference.
     """
+    from iterate.stats.sequential import confidence_sequence, default_mixing_variance, msprt
+
     if row.effect is None or not row.std_error:
         return row
     if experiment.sequential_method == "msprt":
@@ -69,6 +71,8 @@ def look_alpha(experiment: Experiment, analyzed_units: int) -> tuple[float, int,
     """
     if experiment.looks is None or experiment.planned_units is None:
         return None
+    from iterate.stats.group_sequential import spending_boundaries
+
     fraction = min(1.0, analyzed_units / experiment.planned_units)
     looks = experiment.looks
     look = max(1, min(looks, math.ceil(fraction * looks - 1e-9)))
@@ -90,6 +94,8 @@ def with_bayesian(row: MetricResult, experiment: Experiment) -> MetricResult:
     """The row with the chance to beat control and the expected loss of shipping (normal posterior;
     Deng 2015, Stucchio 2015). ``prior_std`` is a prior on the relative effect, scaled to the
     metric's units by the control mean."""
+    from iterate.stats.bayes import bayesian_summary
+
     if row.effect is None or not row.std_error:
         return row
     relative_prior = experiment.prior_std is not None and row.control_mean not in (None, 0)

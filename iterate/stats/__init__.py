@@ -17,107 +17,52 @@ Example:
 
 from __future__ import annotations
 
-from iterate.stats.bayes import BayesianResult, bayesian_comparison, bayesian_summary, expected_positive_part
-from iterate.stats.binomial import binomial_interval
-from iterate.stats.cuped import CovariateStatus, CupedEstimate, JointMoments, cuped_test
-from iterate.stats.estimate import (
-    Alternative,
-    Estimate,
-    Status,
-    interval_and_p_value,
-    relative_difference,
-)
-from iterate.stats.group_sequential import (
-    GroupSequentialDesign,
-    GroupSequentialTest,
-    alpha_spent,
-    group_sequential_test,
-    spending_boundaries,
-)
-from iterate.stats.heterogeneity import (
-    HeterogeneityResult,
-    SegmentDeviation,
-    heterogeneity_test,
-    segment_deviations,
-)
-from iterate.stats.means import welch_t_test
-from iterate.stats.moments import Moments
-from iterate.stats.multiplicity import Correction, adjust_p_values
-from iterate.stats.power import (
-    PowerAlternative,
-    ProportionVariance,
-    achieved_power,
-    duration_days,
-    guardrail_power,
-    minimum_detectable_effect,
-    non_inferiority_sample_size,
-    sample_size_per_arm,
-    unrounded_sample_size_per_arm,
-)
-from iterate.stats.proportions import two_proportion_z_test
-from iterate.stats.quantile import QuantileRanks, QuantileSummary, quantile_rank_bounds, quantile_test
-from iterate.stats.ratio import RatioMoments, delta_method_test, relative_lift
-from iterate.stats.sequential import (
-    SequentialResult,
-    confidence_sequence,
-    confidence_sequence_path,
-    default_mixing_variance,
-    msprt,
-    msprt_path,
-)
-from iterate.stats.srm import SrmResult, sample_ratio_mismatch
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "Alternative",
-    "GroupSequentialDesign",
-    "GroupSequentialTest",
-    "SequentialResult",
-    "alpha_spent",
-    "confidence_sequence",
-    "confidence_sequence_path",
-    "default_mixing_variance",
-    "group_sequential_test",
-    "msprt",
-    "msprt_path",
-    "spending_boundaries",
-    "BayesianResult",
-    "PowerAlternative",
-    "ProportionVariance",
-    "achieved_power",
-    "bayesian_comparison",
-    "bayesian_summary",
-    "binomial_interval",
-    "duration_days",
-    "expected_positive_part",
-    "guardrail_power",
-    "minimum_detectable_effect",
-    "non_inferiority_sample_size",
-    "sample_size_per_arm",
-    "unrounded_sample_size_per_arm",
-    "CovariateStatus",
-    "CupedEstimate",
-    "JointMoments",
-    "cuped_test",
-    "Correction",
-    "Estimate",
-    "HeterogeneityResult",
-    "Moments",
-    "QuantileRanks",
-    "QuantileSummary",
-    "RatioMoments",
-    "SegmentDeviation",
-    "SrmResult",
-    "Status",
-    "adjust_p_values",
-    "delta_method_test",
-    "heterogeneity_test",
-    "interval_and_p_value",
-    "quantile_rank_bounds",
-    "quantile_test",
-    "relative_difference",
-    "relative_lift",
-    "sample_ratio_mismatch",
-    "segment_deviations",
-    "two_proportion_z_test",
-    "welch_t_test",
-]
+_PUBLIC = {
+    "bayes": ("BayesianResult", "bayesian_comparison", "bayesian_summary", "expected_positive_part"),
+    "binomial": ("binomial_interval",),
+    "cuped": ("CovariateStatus", "CupedEstimate", "JointMoments", "cuped_test"),
+    "estimate": ("Alternative", "Estimate", "Status", "interval_and_p_value", "relative_difference"),
+    "group_sequential": (
+        "GroupSequentialDesign", "GroupSequentialTest", "alpha_spent", "group_sequential_test",
+        "spending_boundaries",
+    ),
+    "heterogeneity": ("HeterogeneityResult", "SegmentDeviation", "heterogeneity_test", "segment_deviations"),
+    "means": ("welch_t_test",),
+    "moments": ("Moments",),
+    "multiplicity": ("Correction", "adjust_p_values"),
+    "power": (
+        "PowerAlternative", "ProportionVariance", "achieved_power", "duration_days", "guardrail_power",
+        "minimum_detectable_effect", "non_inferiority_sample_size", "sample_size_per_arm",
+        "unrounded_sample_size_per_arm",
+    ),
+    "proportions": ("two_proportion_z_test",),
+    "quantile": ("QuantileRanks", "QuantileSummary", "quantile_rank_bounds", "quantile_test"),
+    "ratio": ("RatioMoments", "delta_method_test", "relative_lift"),
+    "sequential": (
+        "SequentialResult", "confidence_sequence", "confidence_sequence_path", "default_mixing_variance",
+        "msprt", "msprt_path",
+    ),
+    "srm": ("SrmResult", "sample_ratio_mismatch"),
+}
+"""Public names by the submodule defining them. ``from iterate.stats import X`` imports X's module
+only (PEP 562), so an analysis that needs no NumPy does not pay for importing it."""
+
+_SUBMODULE = {name: module for module, names in _PUBLIC.items() for name in names}
+
+__all__ = sorted(_SUBMODULE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _SUBMODULE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iterate.stats' has no attribute {name!r}")
+    value = getattr(import_module(f"iterate.stats.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from iterate.errors import StatsError
 from iterate.stats.estimate import count_problem
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _NEGATIVE_VARIANCE_TOLERANCE = 1e-12
 
@@ -85,6 +87,8 @@ class Moments:
             >>> Moments.from_values([2.0, 4.0, 6.0])
             Moments(n=3, mean=4.0, variance=4.0)
         """
+        import numpy as np
+
         array = np.asarray(values, dtype=float).ravel()
         n = array.size
         mean = float(array.mean()) if n else 0.0

@@ -9,9 +9,8 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Literal, get_args
-
-import numpy as np
 
 from iterate.errors import StatsError
 
@@ -73,18 +72,19 @@ def adjust_p_values(
     adjusted: list[float | None] = [None] * len(p_values)
     if m == 0:
         return adjusted
-    p = np.array([p_values[i] for i in given], dtype=float)
-    order = np.argsort(p, kind="stable")
-    ranked = p[order]
+    p = [float(p_values[i]) for i in given]
     if method == "bonferroni":
-        result = np.minimum(1.0, m * p)
+        result = [min(1.0, m * value) for value in p]
     else:
+        order = sorted(range(m), key=p.__getitem__)
         if method == "holm":
-            steps = np.maximum.accumulate(ranked * np.arange(m, 0, -1))
+            steps = list(accumulate((p[i] * (m - rank) for rank, i in enumerate(order)), max))
         else:
-            steps = np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1]
-        result = np.empty(m)
-        result[order] = np.minimum(1.0, steps)
+            from_largest = (p[i] * m / (rank + 1) for rank, i in reversed(list(enumerate(order))))
+            steps = list(accumulate(from_largest, min))[::-1]
+        result = [0.0] * m
+        for i, step in zip(order, steps, strict=True):
+            result[i] = min(1.0, step)
     for i, value in zip(given, result, strict=True):
-        adjusted[i] = float(value)
+        adjusted[i] = value
     return adjusted

@@ -20,8 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from iterate.errors import StatsError
 from iterate.stats.estimate import (
@@ -34,6 +33,9 @@ from iterate.stats.estimate import (
     relative_difference,
 )
 from iterate.stats.moments import _NEGATIVE_VARIANCE_TOLERANCE, Moments
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _CANCELLATION_TOLERANCE = 1e-12
 
@@ -113,6 +115,8 @@ class RatioMoments:
             >>> m.n, m.numerator_mean, m.denominator_mean, m.covariance
             (2, 2.0, 3.0, 2.0)
         """
+        import numpy as np
+
         y = np.asarray(numerators, dtype=float).ravel()
         x = np.asarray(denominators, dtype=float).ravel()
         if y.size != x.size:
