@@ -23,6 +23,7 @@ def connect() -> Iterator[duckdb.DuckDBPyConnection]:
         con.execute("SET enable_progress_bar = false")
         # no query of iterate relies on the order of rows it did not sort: let the engine stream freely
         con.execute("SET preserve_insertion_order = false")
+        # the footers of a Parquet log are parsed once per analysis, not once per query reading it
         con.execute("SET parquet_metadata_cache = true")
         yield con
     finally:
