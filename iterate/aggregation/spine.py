@@ -45,10 +45,6 @@ class Spine:
     parameters: Mapping[str, Any]
     first_exposure: datetime | None
 
-    @property
-    def materialized(self) -> bool:
-        return not self.relation.startswith("(")
-
 
 def build_spine(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs, *,
                 materialize: bool = True) -> Spine:
