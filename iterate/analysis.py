@@ -54,7 +54,7 @@ def analyze(
 
     with connect() as con, engine_errors_as_data_errors():
         logs = prepare_logs(con, experiment, events, exposures)
-        _import_in_background("iterate.comparisons", "iterate.checks", "scipy.special")
+        _import_in_background("iterate.comparisons", "iterate.checks")
         quantile_metrics = [metric for metric in experiment.metrics if metric.type == "quantile"]
         # a spine read by one query is computed inside it; quantile metrics read it three times each
         spine = aggregation.build_spine(con, experiment, logs, materialize=bool(quantile_metrics))

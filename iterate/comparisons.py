@@ -237,14 +237,14 @@ def segment_rows(
                                         control_group=control, treatment_group=treated))
     rows = with_correction(rows, experiment.correction)
 
-    from iterate.stats.heterogeneity import heterogeneity_test, segment_deviations  # NumPy: only with segments
-
     tests: list[Heterogeneity] = []
     flagged_rows: dict[int, tuple[float | None, bool]] = {}
     families: dict[tuple[str, str, str], list[int]] = {}
     for position, row in enumerate(rows):
         families.setdefault((row.name, row.variant, row.segment), []).append(position)
     for (name, variant, segment), positions in families.items():
+        from iterate.stats.heterogeneity import heterogeneity_test, segment_deviations  # NumPy: only with segments
+
         effects = [rows[p].effect for p in positions]
         errors = [rows[p].std_error for p in positions]
         q = heterogeneity_test(effects, errors)
