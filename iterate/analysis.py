@@ -54,7 +54,7 @@ def analyze(
 
     with connect() as con, engine_errors_as_data_errors():
         logs = prepare_logs(con, experiment, events, exposures)
-        _import_in_background("iterate.comparisons", "iterate.checks")
+        _import_in_background(*_statistics_modules(experiment))
         quantile_metrics = [metric for metric in experiment.metrics if metric.type == "quantile"]
         # a spine read by one query is computed inside it; quantile metrics read it three times each
         spine = aggregation.build_spine(con, experiment, logs, materialize=bool(quantile_metrics))
@@ -123,6 +123,22 @@ def planned_end(experiment: Experiment, units: dict[str, int], started: datetime
         if elapsed >= limit:
             return f"the planned maximum duration {experiment.max_duration} is reached ({elapsed / 86400:.1f} days of data)"
     return None
+
+
+def _statistics_modules(experiment: Experiment) -> list[str]:
+    """The statistics this analysis will import: the plain tests always, the NumPy-based ones only
+    for the options that use them."""
+    from iterate.aggregation.unit_metrics import uses_cuped
+
+    options = {
+        "iterate.stats.cuped": any(uses_cuped(metric, experiment) for metric in experiment.metrics),
+        "iterate.stats.heterogeneity": bool(experiment.segments),
+        "iterate.stats.quantile": any(metric.type == "quantile" for metric in experiment.metrics),
+        "iterate.stats.sequential": experiment.sequential,
+        "iterate.stats.group_sequential": experiment.looks is not None,
+        "iterate.stats.bayes": experiment.engine != "frequentist",
+    }
+    return ["iterate.comparisons", "iterate.checks", *(module for module, used in options.items() if used)]
 
 
 def _import_in_background(*modules: str) -> None:

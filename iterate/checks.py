@@ -57,7 +57,7 @@ def segment_srm_checks(experiment: Experiment, counts: ExposureCounts, variants:
     checks = []
     for segment, by_value in counts.segment_units.items():
         failing, tested = [], 0
-        for value, observed in by_value.items():
+        for value, observed in sorted(by_value.items(), key=lambda item: (item[0] is None, item[0] or "")):
             check = srm_check(experiment, observed, variants, name=f"srm:{segment}={value}",
                               scope=f"{segment} = {value}: ", severity="warning")
             tested += 1

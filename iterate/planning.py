@@ -112,7 +112,9 @@ def plan(
     """Plan the experiment from the last ``baseline_days`` of its events log (before any exposure).
 
     Give ``mde`` (relative, e.g. 0.02 for +2%) to get the units and days needed, or ``days`` to get
-    the minimum detectable effect of each metric in that duration.
+    the minimum detectable effect of each metric in that duration. A metric adjusted by a per-unit
+    ``covariate`` column is planned without CUPED: that column lives in the exposures log, which
+    planning does not read (so its plan is conservative).
 
     Raises:
         ConfigError: neither or both of ``mde`` and ``days``, or invalid numbers.
@@ -127,7 +129,10 @@ def plan(
     if baseline_days < 2:
         raise ConfigError(f"baseline_days == {baseline_days!r}, must be at least 2")
     experiment, events, _ = resolve(config, events, None)
-    unit_metrics = tuple(m for m in experiment.metrics if m.type not in ("quantile", "retention"))
+    unit_metrics = tuple(
+        replace(m, covariate=None, cuped=False) if m.covariate is not None else m
+        for m in experiment.metrics if m.type not in ("quantile", "retention")
+    )
     if not unit_metrics:
         raise ConfigError("planning needs proportion, count, mean, ratio or time-to-event metrics")
     arms = len(experiment.variants or ("control", "treatment"))

@@ -119,8 +119,10 @@ def prepare_logs(
         exposure_mapping = {key: experiment.event_columns[key] for key in ("user_id", "timestamp")}
         exposure_required, exposure_optional = ("user_id", "timestamp"), ()
     elif from_events:
-        exposure_mapping = {key: experiment.event_columns[key] for key in ("user_id", "timestamp", "variant", "experiment", "event")}
-        exposure_required, exposure_optional = ("user_id", "variant", "timestamp", "event"), ("experiment",)
+        exposure_mapping = {**{key: experiment.event_columns[key] for key in ("user_id", "timestamp", "variant", "experiment", "event")},
+                            **{dimension(c): c for c in covariates}}
+        exposure_required = ("user_id", "variant", "timestamp", "event", *(dimension(c) for c in sorted(covariates)))
+        exposure_optional = ("experiment",)
     else:
         exposure_mapping = {**experiment.exposure_columns, **{dimension(c): c for c in exposure_dimensions}}
         exposure_required = ("user_id", "variant", "timestamp", *(dimension(c) for c in sorted(exposure_dimensions)))

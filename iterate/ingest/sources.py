@@ -84,11 +84,13 @@ def _open_frame(con: duckdb.DuckDBPyConnection, frame: Any, role: str, view: str
 def _open_database_table(con: duckdb.DuckDBPyConnection, source: Source, role: str, view: str) -> OpenedSource:
     if not Path(source.path).is_file():
         raise DataError(f"{role}: DuckDB database {source.path} does not exist; check [data] {role}.path")
-    alias = f"iterate_db_{role}"
-    try:
-        con.execute(f"ATTACH {quote_literal(source.path)} AS {quote_identifier(alias)} (READ_ONLY)")
-    except Exception as error:  # duckdb raises many types for an unreadable database
-        raise DataError(f"{role}: cannot open DuckDB database {source.path}: {_first_line(error)}") from None
+    alias = _attached(con, source.path)
+    if alias is None:
+        alias = f"iterate_db_{role}"
+        try:
+            con.execute(f"ATTACH {quote_literal(source.path)} AS {quote_identifier(alias)} (READ_ONLY)")
+        except Exception as error:  # duckdb raises many types for an unreadable database
+            raise DataError(f"{role}: cannot open DuckDB database {source.path}: {_first_line(error)}") from None
     tables = {row[0] for row in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = $db "
         "UNION SELECT view_name FROM duckdb_views() WHERE database_name = $db",
@@ -102,6 +104,16 @@ def _open_database_table(con: duckdb.DuckDBPyConnection, source: Source, role: s
         f"SELECT * FROM {quote_identifier(alias)}.{quote_identifier(source.table)}"
     )
     return OpenedSource(view=quote_identifier(view), label=source.describe(), kind="duckdb", files=(source.path,))
+
+
+def _attached(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
+    """Alias of the database file at ``path`` if already attached (both logs in one file): a file is
+    attached once per connection."""
+    wanted = str(Path(path).resolve())
+    for name, attached_path in con.execute("SELECT database_name, path FROM duckdb_databases()").fetchall():
+        if attached_path and str(Path(attached_path).resolve()) == wanted:
+            return name
+    return None
 
 
 def _open_files(con: duckdb.DuckDBPyConnection, path: str, role: str, view: str) -> OpenedSource:

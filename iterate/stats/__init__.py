@@ -18,7 +18,52 @@ Example:
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
+    from iterate.stats.bayes import BayesianResult, bayesian_comparison, bayesian_summary, expected_positive_part
+    from iterate.stats.binomial import binomial_interval
+    from iterate.stats.cuped import CovariateStatus, CupedEstimate, JointMoments, cuped_test
+    from iterate.stats.estimate import Alternative, Estimate, Status, interval_and_p_value, relative_difference
+    from iterate.stats.group_sequential import (
+        GroupSequentialDesign,
+        GroupSequentialTest,
+        alpha_spent,
+        group_sequential_test,
+        spending_boundaries,
+    )
+    from iterate.stats.heterogeneity import (
+        HeterogeneityResult,
+        SegmentDeviation,
+        heterogeneity_test,
+        segment_deviations,
+    )
+    from iterate.stats.means import welch_t_test
+    from iterate.stats.moments import Moments
+    from iterate.stats.multiplicity import Correction, adjust_p_values
+    from iterate.stats.power import (
+        PowerAlternative,
+        ProportionVariance,
+        achieved_power,
+        duration_days,
+        guardrail_power,
+        minimum_detectable_effect,
+        non_inferiority_sample_size,
+        sample_size_per_arm,
+        unrounded_sample_size_per_arm,
+    )
+    from iterate.stats.proportions import two_proportion_z_test
+    from iterate.stats.quantile import QuantileRanks, QuantileSummary, quantile_rank_bounds, quantile_test
+    from iterate.stats.ratio import RatioMoments, delta_method_test, relative_lift
+    from iterate.stats.sequential import (
+        SequentialResult,
+        confidence_sequence,
+        confidence_sequence_path,
+        default_mixing_variance,
+        msprt,
+        msprt_path,
+    )
+    from iterate.stats.srm import SrmResult, sample_ratio_mismatch
 
 _PUBLIC = {
     "bayes": ("BayesianResult", "bayesian_comparison", "bayesian_summary", "expected_positive_part"),
@@ -51,15 +96,19 @@ _PUBLIC = {
 only (PEP 562), so an analysis that needs no NumPy does not pay for importing it."""
 
 _SUBMODULE = {name: module for module, names in _PUBLIC.items() for name in names}
+_SUBMODULES = {*_PUBLIC, "distributions"}
 
 __all__ = sorted(_SUBMODULE)
 
 
 def __getattr__(name: str) -> Any:
     module = _SUBMODULE.get(name)
-    if module is None:
+    if module is not None:
+        value = getattr(import_module(f"iterate.stats.{module}"), name)
+    elif name in _SUBMODULES:
+        value = import_module(f"iterate.stats.{name}")
+    else:
         raise AttributeError(f"module 'iterate.stats' has no attribute {name!r}")
-    value = getattr(import_module(f"iterate.stats.{module}"), name)
     globals()[name] = value
     return value
 

@@ -33,3 +33,19 @@ def test_stats_imports_no_engine_and_no_scipy_stats() -> None:
 def test_docstring_examples_run(name: str) -> None:
     outcome = doctest.testmod(importlib.import_module(name))
     assert outcome.attempted > 0 and outcome.failed == 0
+
+
+def test_lazy_names_match_the_imports_for_type_checkers() -> None:
+    """``iterate.stats`` loads its submodules on first use; its ``TYPE_CHECKING`` imports (what type
+    checkers and IDEs read) must name the same submodule for every public name."""
+    import ast
+
+    import iterate.stats as stats
+
+    tree = ast.parse(Path(stats.__file__).read_text())
+    guarded = next(node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
+    declared = {alias.name: node.module.rsplit(".", 1)[-1] for node in guarded.body for alias in node.names}
+    assert declared == stats._SUBMODULE
+    for name in stats.__all__:
+        assert getattr(stats, name).__module__ in {f"iterate.stats.{declared[name]}", "typing"}
+    assert stats.cuped.__name__ == "iterate.stats.cuped" and stats.distributions.__name__ == "iterate.stats.distributions"
