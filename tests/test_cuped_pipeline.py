@@ -346,6 +346,25 @@ def test_covariate_column_of_the_exposures(log_dir, logs) -> None:
     assert ratio.std_error == pytest.approx(expected.std_error, rel=REL)
 
 
+def test_covariate_column_with_exposures_in_the_events_log(tmp_path, logs) -> None:
+    """``exposure_event``: the exposures are rows of the events log, and the covariate column is read
+    from them (at first exposure), giving the same answer as a separate exposures log."""
+    events, exposures = logs
+    exposure_rows = exposures.select("user_id", "timestamp", pl.lit("exposure").alias("event"), "variant", "history")
+    combined = pl.concat([events, exposure_rows], how="diagonal_relaxed")
+    (tmp_path / "single").mkdir()
+    combined.write_parquet(tmp_path / "single" / "events.parquet")
+    metrics = [{"name": "opens", "type": "count", "event": "app_open", "covariate": "history"}]
+    config = write_config(tmp_path / "single", events="events.parquet", exposures=None, metrics=metrics)
+    config.write_text(config.read_text().replace("[data]\n", '[data]\nexposure_event = "exposure"\n'))
+    result = iterate.analyze(config)
+    reference = ancova(unit_table(*logs).with_columns(pl.col("history").fill_null(0.0)), "opens", "history")
+    r = row(result, "opens")
+    assert r.method == "cuped"
+    assert r.effect == pytest.approx(reference["effect"], rel=REL)
+    assert r.std_error == pytest.approx(reference["se"], rel=REL)
+
+
 def test_covariate_is_the_value_at_first_exposure_even_when_missing(tmp_path) -> None:
     """A unit whose first exposure has no history but a later exposure has one: the covariate is its
     value at first exposure (missing, so 0). A value recorded after exposure could carry the

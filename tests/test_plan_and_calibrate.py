@@ -369,3 +369,15 @@ def test_replicate_split_follows_the_expected_split(monkeypatch, aa_setup) -> No
     sizes = np.array([r[("opens", "A")][0] for r in records.values()])
     units = exposures.height
     assert abs(sizes.mean() / units - 0.7) < 3 * math.sqrt(0.21 / units / 30)
+
+
+def test_plan_leaves_out_a_covariate_column_it_cannot_read(plan_setup) -> None:
+    """``covariate = "history"`` is a column of the exposures log, which planning does not read: the
+    metric is planned without CUPED (the same as without the covariate), not an internal error."""
+    directory, _, _ = plan_setup
+    with_covariate = [{**PLAN_METRICS[0], "covariate": "history"}, PLAN_METRICS[1]]
+    result = iterate.plan(write_config(directory, "covariate.toml", metrics=with_covariate, exposures=None), mde=0.05)
+    plain = iterate.plan(write_config(directory, "plain_two.toml", metrics=PLAN_METRICS[:2], exposures=None), mde=0.05)
+    assert metric_plan(result, "opens").cuped_correlation == 0
+    assert metric_plan(result, "opens").units_per_arm == metric_plan(plain, "opens").units_per_arm
+    assert result.units_per_arm == plain.units_per_arm

@@ -315,3 +315,17 @@ def test_broken_split_overall_is_invalid_even_with_segments(tmp_path):
     assert overall.pvalue < 0.001 and not checks["srm"].passed
     assert checks["srm"].details["statistic"] == pytest.approx(overall.statistic, rel=1e-12)
     assert result.verdict == "invalid"
+
+
+def test_segment_srm_checks_come_in_a_stable_order(tmp_path):
+    """The per-value checks follow the segment values' order, not the order the engine returned them."""
+    from iterate.aggregation import ExposureCounts
+    from iterate.checks import segment_srm_checks
+
+    broken = {"control": 140, "treatment": 60}
+    by_value = {"web": broken, None: broken, "android": broken, "ios": {"control": 100, "treatment": 100}}
+    counts = ExposureCounts(units={"control": 480, "treatment": 280}, multiple_variant_units=0,
+                            segment_units={"platform": by_value})
+    experiment = iterate.load_config(write_config(tmp_path, metrics=[METRICS[1]]))
+    names = [check.name for check in segment_srm_checks(experiment, counts, ("control", "treatment"))]
+    assert names == ["srm:platform=android", "srm:platform=web", "srm:platform=None"]
