@@ -739,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
             agree_pre = largest(row["relative_difference"] for row in with_pre)
             n_agree = all(row["n_hand"] == row["n_iterate"] for row in compared + with_pre)
             print(f"    hand vs iterate: largest relative difference of the means {agree:.1e} "
-                  f"({agree_pre:.1e} against the hand query with the pre-period), n "
+                  f"({agree_pre:.1e} against the post-exposure means of the hand query with the pre-period; its "
+                  f"pre-exposure moments are not in iterate's report), n "
                   f"{'identical' if n_agree else 'DIFFERENT'}, {len(compared)} of {expected} rows compared\n"
                   f"    iterate (pre_period = false) vs iterate: largest relative difference of the means "
                   f"{same:.1e}", flush=True)
