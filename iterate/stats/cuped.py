@@ -54,6 +54,7 @@ from iterate.stats.estimate import (
     check_alternative_and_alpha,
     interval_and_p_value,
     relative_difference,
+    welch_degrees_of_freedom,
 )
 from iterate.stats.moments import _NEGATIVE_VARIANCE_TOLERANCE
 from iterate.stats.ratio import RatioMoments, delta_method_test
@@ -504,7 +505,7 @@ def cuped_test(
     if std_error == 0:
         ci_low = ci_high = statistic = df = p_value = None
     else:
-        df = (var_c + var_t) ** 2 / (var_c**2 / (arm_c.n - 1) + var_t**2 / (arm_t.n - 1))
+        df = welch_degrees_of_freedom(var_c, arm_c.n, var_t, arm_t.n)
         ci_low, ci_high, statistic, p_value = interval_and_p_value(
             effect, std_error, alternative=alternative, alpha=alpha, df=df
         )

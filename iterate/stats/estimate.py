@@ -122,6 +122,22 @@ def count_problem(value: object, name: str) -> str | None:
     return None
 
 
+def welch_degrees_of_freedom(variance_c: float, n_c: int, variance_t: float, n_t: int) -> float:
+    """Welch-Satterthwaite degrees of freedom of a difference of two arm estimates.
+
+    ``variance_c`` and ``variance_t`` are the variances of the estimates (a mean's ``s**2 / n``),
+    not of the units: ``df = (v_c + v_t)**2 / (v_c**2 / (n_c - 1) + v_t**2 / (n_t - 1))``
+    (Welch 1947, "The generalization of Student's problem", Biometrika 34, eq. (29);
+    Satterthwaite 1946, Biometrics Bulletin 2).
+
+    Example:
+        >>> round(welch_degrees_of_freedom(4.0 / 10, 10, 9.0 / 20, 20), 3)
+        25.408
+    """
+    total = variance_c + variance_t
+    return total * total / (variance_c**2 / (n_c - 1) + variance_t**2 / (n_t - 1))
+
+
 def interval_and_p_value(
     effect: float,
     std_error: float,

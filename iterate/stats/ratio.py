@@ -31,6 +31,7 @@ from iterate.stats.estimate import (
     check_alternative_and_alpha,
     interval_and_p_value,
     relative_difference,
+    welch_degrees_of_freedom,
 )
 from iterate.stats.moments import _NEGATIVE_VARIANCE_TOLERANCE, Moments
 
@@ -387,7 +388,7 @@ def delta_method_test(
         return degenerate_estimate(
             "delta_ratio", control, treatment, alternative=alternative, alpha=alpha, std_error=0.0
         )  # type: ignore[return-value]
-    df = (var_c + var_t) ** 2 / (var_c**2 / (control.n - 1) + var_t**2 / (treatment.n - 1))
+    df = welch_degrees_of_freedom(var_c, control.n, var_t, treatment.n)
     effect = treatment.ratio - control.ratio
     ci_low, ci_high, statistic, p_value = interval_and_p_value(
         effect, std_error, alternative=alternative, alpha=alpha, df=df
