@@ -261,15 +261,21 @@ def test_segments_from_first_event_after_exposure(simulated, tmp_path):
 # SRM within a segment
 
 
-def test_broken_split_on_one_platform_is_a_segment_warning(tmp_path):
-    counts = {"ios": (1000, 1000), "android": (1000, 1000), "web": (140, 60)}
-    rng = np.random.default_rng(8)
+def units_by_platform(counts: dict[str, tuple[int, int]]) -> tuple[list[str], list[str], list[str]]:
+    """Unit ids, variants and platforms for ``{platform: (control units, treatment units)}``."""
     ids, variants, platforms = [], [], []
     for platform, (control, treatment) in counts.items():
         for variant, n in (("control", control), ("treatment", treatment)):
             ids += [f"{platform}-{variant}-{i}" for i in range(n)]
             variants += [variant] * n
             platforms += [platform] * n
+    return ids, variants, platforms
+
+
+def test_broken_split_on_one_platform_is_a_segment_warning(tmp_path):
+    counts = {"ios": (1000, 1000), "android": (1000, 1000), "web": (140, 60)}
+    rng = np.random.default_rng(8)
+    ids, variants, platforms = units_by_platform(counts)
     exposures = pl.DataFrame({"user_id": ids, "experiment": "exp", "variant": variants,
                               "timestamp": stamps(rng.uniform(0, DAY, len(ids))), "platform": platforms})
     buyers = rng.random(len(ids)) < 0.2
@@ -299,12 +305,7 @@ def test_broken_split_on_one_platform_is_a_segment_warning(tmp_path):
 def test_broken_split_overall_is_invalid_even_with_segments(tmp_path):
     """The same broken web split on a larger web share breaks the overall split too: invalid."""
     counts = {"ios": (500, 500), "web": (1400, 600)}
-    ids, variants, platforms = [], [], []
-    for platform, (control, treatment) in counts.items():
-        for variant, n in (("control", control), ("treatment", treatment)):
-            ids += [f"{platform}-{variant}-{i}" for i in range(n)]
-            variants += [variant] * n
-            platforms += [platform] * n
+    ids, variants, platforms = units_by_platform(counts)
     exposures = pl.DataFrame({"user_id": ids, "experiment": "exp", "variant": variants,
                               "timestamp": stamps(np.zeros(len(ids))), "platform": platforms})
     events = pl.DataFrame({"user_id": ids[:50], "timestamp": stamps(np.full(50, 60)), "event": "purchase"})
