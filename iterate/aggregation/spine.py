@@ -84,16 +84,15 @@ def build_spine(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: Pr
         segment_columns=segment_columns,
         exposure_delay=parameters.bind(float(experiment.exposure_delay_seconds)),
     )
+    started = con.execute(f'SELECT min("timestamp") FROM {logs.exposures.view} {exposure_filter}',
+                          filter_values).fetchone()[0]
     event_segments = [s for s in experiment.segments if s not in logs.exposure_dimensions]
     if not materialize and not event_segments:
-        started = con.execute(f'SELECT min("timestamp") FROM {logs.exposures.view} {exposure_filter}',
-                              filter_values).fetchone()[0]
         return Spine(relation=f"({query})", parameters=parameters.values, first_exposure=started)
 
     con.execute(f"CREATE OR REPLACE TEMP TABLE {SPINE} AS {query}", parameters.values)
     if event_segments:
         _add_event_segments(con, experiment, logs, event_segments)
-    started = con.execute(f'SELECT min("first_exposure") FROM {SPINE}').fetchone()[0]
     return Spine(relation=SPINE, parameters={}, first_exposure=started)
 
 
