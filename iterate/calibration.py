@@ -17,19 +17,19 @@ Example:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from iterate import aggregation, checks
-from iterate.aggregation.unit_metrics import Replicates
-from iterate.analysis import check_variants, engine_errors_as_data_errors, resolve
+from iterate.aggregation import GroupMoments, Replicates
 from iterate.comparisons import overall_rows
 from iterate.config import Experiment
 from iterate.decision import decide
-from iterate.engine import connect
+from iterate.engines import Engine
 from iterate.errors import ConfigError
-from iterate.ingest import prepare_logs
+from iterate.session import open_session, resolve
 from iterate.stats.binomial import binomial_interval
 
 
@@ -78,9 +78,17 @@ class CalibrationResult:
     verdict_ci_high: float
     seed: int
 
+    report_kind: ClassVar[str] = "calibration"
+
+    def as_document(self) -> dict[str, Any]:
+        """Every field as plain Python values: the one source of every report format."""
+        return {"schema_version": 1, "kind": "calibration", **asdict(self)}
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON report of the calibration."""
-        return {"schema_version": 1, "kind": "calibration", **asdict(self)}
+        from iterate.report.json import json_ready
+
+        return json_ready(self.as_document())
 
 
 def calibrate(
@@ -90,6 +98,7 @@ def calibrate(
     exposures: Any = None,
     replicates: int = 200,
     seed: int = 0,
+    engine: Engine | None = None,
 ) -> CalibrationResult:
     """Replay A/A tests on the experiment's own units and report the false-positive rates.
 
@@ -100,46 +109,53 @@ def calibrate(
     if not isinstance(replicates, int) or replicates < 10:
         raise ConfigError(f"replicates == {replicates!r}, must be a whole number >= 10 (200 or more for useful rates)")
     experiment, events, exposures = resolve(config, events, exposures)
-    variants_declared = experiment.variants
-    share = 0.5
-    if variants_declared is not None and experiment.expected_split:
-        control_share = experiment.expected_split[experiment.control]
-        treatment_share = experiment.expected_split[variants_declared[1]]
-        share = control_share / (control_share + treatment_share)
-    unit_level = tuple(m for m in experiment.metrics if m.type != "quantile")
-    if not unit_level:
+    share = _share_of_first_arm(experiment)
+    per_unit = tuple(m for m in experiment.metrics if m.kind.per_unit)
+    if not per_unit:
         raise ConfigError("calibration replays unit-level metrics; this experiment has only quantile metrics")
-    experiment = experiment.replace(metrics=unit_level, segments=())
-
-    with connect() as con, engine_errors_as_data_errors():
-        logs = prepare_logs(con, experiment, events, exposures)
-        spine = aggregation.build_spine(con, experiment, logs)
-        counts = aggregation.count_exposures(con, spine)
-        variants = check_variants(experiment, counts, logs.exposures.label)
-        times = aggregation.event_times(con, logs, _now(), spine.first_exposure)
+    experiment = experiment.replace(metrics=per_unit, segments=())
+    with open_session(experiment, events, exposures, engine=engine) as session:
+        spine = session.exposed_spine()
+        variants = session.variants(session.count_exposures(spine))
+        times = session.event_times(spine.first_exposure)
         moments = aggregation.unit_metric_moments(
-            con, experiment, logs, spine, variants, experiment.as_of or times.data_end,
+            session.engine, experiment, session.logs, spine, variants, experiment.as_of or times.data_end,
             replicates=Replicates(count=replicates, share=share, seed=seed),
         )
-
-    aa = experiment.replace(control="A", expected_split={"A": share, "B": 1 - share})
-    by_replicate = defaultdict(list)
+    by_replicate: defaultdict[int | None, list[GroupMoments]] = defaultdict(list)
     for group in moments.groups:
         by_replicate[group.replicate].append(group)
+    return _rates(experiment, share, seed, by_replicate)
+
+
+def _share_of_first_arm(experiment: Experiment) -> float:
+    """The share of arm A in the replays: the control's share of the control and first treatment."""
+    variants_declared = experiment.variants
+    if variants_declared is None or not experiment.expected_split:
+        return 0.5
+    control_share = experiment.expected_split[experiment.control]
+    treatment_share = experiment.expected_split[variants_declared[1]]
+    return control_share / (control_share + treatment_share)
+
+
+def _rates(experiment: Experiment, share: float, seed: int,
+           by_replicate: Mapping[int | None, Sequence[GroupMoments]]) -> CalibrationResult:
+    """Each replicate through the same tests, corrections, checks and decision as an analysis."""
+    aa = experiment.replace(control="A", expected_split={"A": share, "B": 1 - share})
+    first_metric = experiment.metrics[0].name
     significant: Counter[str] = Counter()
     verdicts: Counter[str] = Counter()
     units = 0
     for groups in by_replicate.values():
-        arms = {g.variant: g.moments.n + g.missing_units for g in groups if g.metric == unit_level[0].name}
+        arms = {g.variant: g.moments.n + g.missing_units for g in groups if g.metric == first_metric}
         units = sum(arms.values())
         quality = (checks.srm_check(aa, arms, ("A", "B")), checks.pre_exposure_check(aa, groups, ("A", "B")))
         rows = overall_rows(aa, ("A", "B"), groups, {})
         significant.update(row.name for row in rows if row.p_value_adjusted is not None and row.p_value_adjusted < aa.alpha)
         verdicts[decide(rows, quality).verdict] += 1
-
     total = len(by_replicate)
     rates = []
-    for metric in unit_level:
+    for metric in experiment.metrics:
         low, high = binomial_interval(significant[metric.name], total)
         rates.append(MetricRate(metric.name, metric.role, significant[metric.name], total,
                                 significant[metric.name] / total, low, high, low <= experiment.alpha))
@@ -150,30 +166,3 @@ def calibrate(
         metrics=tuple(rates), verdicts=dict(verdicts), verdict_rate=fired / total,
         verdict_ci_low=low, verdict_ci_high=high, seed=seed,
     )
-
-
-def render_calibration(result: CalibrationResult) -> str:
-    """Terminal report of a calibration."""
-    lines = [
-        f"{result.experiment}: A/A calibration, {result.replicates} re-randomizations of {result.units:,} units "
-        f"({result.share:.0%} / {1 - result.share:.0%}), alpha = {result.alpha}",
-        "",
-        f"{'metric':<24} {'role':<12} {'significant':>11} {'rate':>7}  95% interval       verdict",
-    ]
-    for rate in result.metrics:
-        judgement = "ok" if rate.within_alpha else "TOO MANY false positives"
-        lines.append(f"{rate.name:<24} {rate.role:<12} {rate.significant:>11} {rate.rate:>7.1%}  "
-                     f"[{rate.ci_low:.1%}, {rate.ci_high:.1%}]   {judgement}")
-    verdicts = ", ".join(f"{verdict} {count}" for verdict, count in sorted(result.verdicts.items()))
-    lines += [
-        "",
-        f"Whole decision: ship or rollback in {result.verdict_rate:.1%} of A/A replays "
-        f"[{result.verdict_ci_low:.1%}, {result.verdict_ci_high:.1%}] ({verdicts}).",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _now():
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).replace(tzinfo=None)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from iterate.aggregation import Duplicates, EventTimes, ExposureCounts, GroupMoments
-from iterate.comparisons import choose_test
 from iterate.config import Experiment
 from iterate.result import Check
 from iterate.stats import sample_ratio_mismatch
@@ -145,8 +144,8 @@ def pre_exposure_check(experiment: Experiment, groups: Sequence[GroupMoments], v
             treated = overall.get((metric.name, variant))
             if treated is None:
                 continue
-            estimate = choose_test(metric)(control.pre_moments, treated.pre_moments, alternative="two-sided",
-                                           alpha=experiment.alpha)
+            estimate = metric.kind.test(control.pre_moments, treated.pre_moments, alternative="two-sided",
+                                        alpha=experiment.alpha)
             tested += 1
             if estimate.p_value is not None and estimate.p_value < experiment.imbalance_threshold:
                 findings.append(f"{metric.name} ({variant}): effect {estimate.effect:+.4g} before exposure, "

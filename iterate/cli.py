@@ -1,4 +1,4 @@
-"""Command line: ``iterate analyze`` and ``iterate simulate``.
+"""Command line: ``iterate analyze``, ``plan``, ``calibrate`` and ``simulate``, thin over the Python API.
 
 Exit codes (the CI contract of DESIGN.md): 0 ship, 10 rollback, 11 continue, 12 inconclusive,
 13 invalid, 2 bad usage or bad input (one clear message, no traceback), 1 internal error.
@@ -21,6 +21,7 @@ import click
 
 from iterate import __version__
 from iterate.errors import IterateError
+from iterate.report import FORMATS
 
 BAD_INPUT_EXIT = 2
 INTERNAL_ERROR_EXIT = 1
@@ -65,7 +66,7 @@ def main() -> None:
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
 @click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
-@click.option("--format", "report_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+@click.option("--format", "report_format", type=click.Choice(list(FORMATS)), default="text", show_default=True,
               help="Report format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of standard output.")
@@ -91,10 +92,12 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
         configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
         _refuse_to_overwrite_inputs(output, [str(config), events, exposures, *configured])
     result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None)
+    if timeline:
+        from iterate.timeline import timeline as run_timeline
+
+        result = result.with_timeline(run_timeline(experiment, events=events, exposures=exposures))
     color = output is None and report_format == "text" and sys.stdout.isatty()
     report = render(result, report_format, color=color)
-    if timeline:
-        report = _with_timeline(report, report_format, experiment, events, exposures, result.experiment)
     if output is None:
         click.echo(report, nl=False)
     else:
@@ -113,7 +116,7 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
 @click.option("--power", type=click.FloatRange(0.5, 0.999), default=0.8, show_default=True)
 @click.option("--traffic-share", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
               help="Share of eligible units that enter the experiment.")
-@click.option("--format", "report_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "report_format", type=click.Choice(list(FORMATS)), default="text", show_default=True)
 @_reports_errors
 def plan(config: Path, events: str | None, baseline_days: int, mde: float | None, days: int | None, power: float,
          traffic_share: float, report_format: str) -> None:
@@ -122,17 +125,12 @@ def plan(config: Path, events: str | None, baseline_days: int, mde: float | None
     Every user active in the baseline is a would-be unit; each metric is measured as the analysis
     would (same SQL), giving its mean, variance and CUPED correlation.
     """
-    import json
-
     from iterate.planning import plan as run_plan
-    from iterate.planning import render_plan
+    from iterate.report import render
 
     result = run_plan(config, events=events, baseline_days=baseline_days, mde=mde, days=days, power=power,
                       traffic_share=traffic_share)
-    if report_format == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        click.echo(render_plan(result), nl=False)
+    click.echo(render(result, report_format), nl=False)
 
 
 @main.command()
@@ -142,7 +140,7 @@ def plan(config: Path, events: str | None, baseline_days: int, mde: float | None
 @click.option("--replicates", type=click.IntRange(min=10), default=200, show_default=True,
               help="Number of A/A re-randomizations.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the re-randomization.")
-@click.option("--format", "report_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "report_format", type=click.Choice(list(FORMATS)), default="text", show_default=True)
 @_reports_errors
 def calibrate(config: Path, events: str | None, exposures: str | None, replicates: int, seed: int,
               report_format: str) -> None:
@@ -152,16 +150,11 @@ def calibrate(config: Path, events: str | None, exposures: str | None, replicate
     the same tests, corrections, checks and decision as `iterate analyze`. Exit code 0 when every
     metric's false-positive rate is consistent with alpha, 13 when one fires too often.
     """
-    import json
-
     from iterate.calibration import calibrate as run_calibration
-    from iterate.calibration import render_calibration
+    from iterate.report import render
 
     result = run_calibration(config, events=events, exposures=exposures, replicates=replicates, seed=seed)
-    if report_format == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
-    else:
-        click.echo(render_calibration(result), nl=False)
+    click.echo(render(result, report_format), nl=False)
     sys.exit(0 if all(rate.within_alpha for rate in result.metrics) else 13)
 
 
@@ -207,19 +200,6 @@ def simulate(output_dir: Path, units: int, event_count: int, variants: str, spli
         file_format=file_format,
     )
     click.echo(summary.describe())
-
-
-def _with_timeline(report: str, report_format: str, experiment, events, exposures, name: str) -> str:
-    import json
-
-    from iterate.timeline import render_timeline, timeline, timeline_dicts
-
-    points = timeline(experiment, events=events, exposures=exposures)
-    if report_format == "json":
-        data = json.loads(report)
-        data["timeline"] = timeline_dicts(points)
-        return json.dumps(data, indent=2, allow_nan=False) + "\n"
-    return report + "\n" + render_timeline(points)
 
 
 def _parse_split(split: str | None) -> list[float] | None:

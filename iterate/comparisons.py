@@ -1,4 +1,4 @@
-"""From per-variant moments to comparison rows: the right test per metric type, multiplicity
+"""From per-variant moments to comparison rows: the test each metric's kind declares, multiplicity
 corrections, and per-segment breakdowns with a heterogeneity test.
 
 Pure: moments in, rows out; the statistics themselves live in :mod:`iterate.stats`.
@@ -6,51 +6,15 @@ Pure: moments in, rows out; the statistics themselves live in :mod:`iterate.stat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from iterate.aggregation import GroupMoments
 from iterate.config import Experiment, Metric
 from iterate.decision import classify
-from iterate.designs import look_alpha, with_bayesian, with_look_alpha, with_sequential
+from iterate.inference import look_alpha, with_bayesian, with_look_alpha, with_sequential
 from iterate.result import Heterogeneity, MetricResult
-from iterate.stats import (
-    Estimate,
-    Moments,
-    QuantileSummary,
-    RatioMoments,
-    adjust_p_values,
-    delta_method_test,
-    interval_and_p_value,
-    two_proportion_z_test,
-    welch_t_test,
-)
-
-BINARY_TYPES = ("proportion", "retention")
-
-
-def _as_moments(moments: RatioMoments) -> Moments:
-    return Moments(n=moments.n, mean=moments.numerator_mean, variance=moments.numerator_variance)
-
-
-def choose_test(metric: Metric) -> Callable[..., Estimate]:
-    """The test that fits a metric type, taking two arms' summaries.
-
-    Proportions and retention: two-proportion z-test; counts, means and times: Welch's t test;
-    ratios: the delta method; quantiles: the clustered quantile test of Liu et al. (2019).
-    """
-    if metric.type == "ratio":
-        return delta_method_test
-    if metric.type == "quantile":
-        from iterate.stats.quantile import quantile_test
-
-        return quantile_test
-    test = two_proportion_z_test if metric.type in BINARY_TYPES else welch_t_test
-
-    def on_ratio_moments(control: RatioMoments, treatment: RatioMoments, **options) -> Estimate:
-        return test(_as_moments(control), _as_moments(treatment), **options)
-
-    return on_ratio_moments
+from iterate.stats import Estimate, QuantileSummary, RatioMoments, adjust_p_values, interval_and_p_value
 
 
 def compare(
@@ -76,7 +40,7 @@ def compare(
     if cuped is not None and cuped.adjusted:
         estimate: Estimate = cuped
     else:
-        estimate = choose_test(metric)(control, treatment, alternative="two-sided", alpha=experiment.alpha)
+        estimate = metric.kind.test(control, treatment, alternative="two-sided", alpha=experiment.alpha)
     n_control = control.n_units if isinstance(control, QuantileSummary) else control.n
     n_treatment = treatment.n_units if isinstance(treatment, QuantileSummary) else treatment.n
     missing_control = 0 if control_group is None else control_group.missing_units
@@ -190,7 +154,7 @@ def overall_rows(
         if variant == control:
             continue
         for metric in experiment.metrics:
-            if metric.type == "quantile":
+            if not metric.kind.per_unit:
                 summaries = quantiles[metric.name]
                 rows.append(compare(metric, variant, summaries[control], summaries[variant], experiment))
             else:
@@ -207,7 +171,7 @@ def overall_rows(
         rows = with_look_alpha(rows, look[0])
     metrics = {metric.name: metric for metric in experiment.metrics}
     rows = [with_noninferiority(row, metrics[row.name], experiment) for row in rows]
-    if experiment.engine in ("bayesian", "both"):
+    if experiment.inference in ("bayesian", "both"):
         rows = [with_bayesian(row, experiment) for row in rows]
     return rows
 
@@ -226,7 +190,7 @@ def segment_rows(
         values = sorted({g.segment_value for g in groups if g.segment == segment}, key=lambda v: (v is None, v))
         for variant in variants[1:]:
             for metric in experiment.metrics:
-                if metric.type == "quantile":
+                if not metric.kind.per_unit:
                     continue
                 for value in values:
                     control = by_key.get((metric.name, variants[0], segment, value))

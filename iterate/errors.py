@@ -1,7 +1,18 @@
 """Exceptions of iterate: one root, one subclass per layer.
 
-Every error a user can cause is an :class:`IterateError`; the CLI turns it into a
-clear message and exit code 2, never a traceback.
+Every error a user can cause is an :class:`IterateError`; the CLI turns it into a clear message
+and exit code 2, never a traceback. An engine's own exceptions never leave ``iterate/engines/``:
+each engine maps them, in one place (its ``errors()`` context manager), to the most specific
+class below, raised ``from`` the original.
+
+::
+
+    IterateError                 root: a problem the user can fix (exit code 2)
+    ├── ConfigError              the experiment configuration (TOML or Python objects) is invalid
+    ├── DataError                an input log is unreadable or breaks the data contract
+    └── StatsError               summary statistics handed to iterate.stats are invalid
+
+Each carries an optional list of ``problems``, so that validation reports every failure at once.
 """
 
 from __future__ import annotations

@@ -21,16 +21,14 @@ import math
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from iterate import aggregation
-from iterate.aggregation.unit_metrics import metric_range, uses_cuped
-from iterate.analysis import engine_errors_as_data_errors, resolve
-from iterate.config import Experiment
-from iterate.engine import connect
+from iterate.config import Experiment, Metric
+from iterate.engines import Engine
 from iterate.errors import ConfigError, DataError
-from iterate.ingest import prepare_logs
-from iterate.ingest.schema import PreparedLog
+from iterate.ingest import PreparedLog
+from iterate.session import Session, open_session, resolve
 from iterate.stats.cuped import cuped_correlation
 from iterate.stats.power import (
     duration_days,
@@ -38,10 +36,10 @@ from iterate.stats.power import (
     non_inferiority_sample_size,
     sample_size_per_arm,
 )
-from iterate.templates import quote_identifier, render
+from iterate.templates import Parameters, render
 
 BASELINE_VARIANT = "baseline"
-BASELINE_UNITS = quote_identifier("iterate_baseline_units")
+BASELINE_UNITS = "iterate_baseline_units"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +90,17 @@ class Plan:
     units_per_arm: int | None
     days: int | None
 
+    report_kind: ClassVar[str] = "plan"
+
+    def as_document(self) -> dict[str, Any]:
+        """Every field as plain Python values: the one source of every report format."""
+        return {"schema_version": 1, "kind": "plan", **asdict(self)}
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON report of the plan."""
-        data = asdict(self)
-        data["baseline_start"], data["baseline_end"] = self.baseline_start.isoformat(), self.baseline_end.isoformat()
-        return {"schema_version": 1, "kind": "plan", **data}
+        """The JSON report of the plan (NaN as ``None``, times as ISO-8601)."""
+        from iterate.report.json import json_ready
+
+        return json_ready(self.as_document())
 
 
 def plan(
@@ -108,6 +112,7 @@ def plan(
     days: int | None = None,
     power: float = 0.8,
     traffic_share: float = 1.0,
+    engine: Engine | None = None,
 ) -> Plan:
     """Plan the experiment from the last ``baseline_days`` of its events log (before any exposure).
 
@@ -120,6 +125,43 @@ def plan(
         ConfigError: neither or both of ``mde`` and ``days``, or invalid numbers.
         DataError: the log is unreadable or has no activity in the baseline period.
     """
+    _check_plan_arguments(mde, days, baseline_days)
+    experiment, events, _ = resolve(config, events, None)
+    plannable = tuple(
+        replace(m, covariate=None, cuped=False) if m.covariate is not None else m
+        for m in experiment.metrics if m.kind.plannable
+    )
+    if not plannable:
+        from iterate.metrics import METRIC_KINDS
+
+        kinds = [name for name, kind in METRIC_KINDS.items() if kind.plannable]
+        raise ConfigError(f"planning needs {', '.join(kinds[:-1])} or {kinds[-1]} metrics")
+    arms = len(experiment.variants or ("control", "treatment"))
+    baseline = experiment.replace(metrics=plannable, segments=(), where=(), exposure_event=None, expected_split=None,
+                                  control=BASELINE_VARIANT, pre_period=experiment.pre_period)
+    window = max((aggregation.metric_range(m, experiment).end or 0.0) for m in plannable) or 7 * 86400.0
+    with open_session(baseline, events, None, engine=engine, events_only=True) as session:
+        start, entry_end, end, groups, units = _baseline(session, baseline_days, window)
+    daily = units / ((entry_end - start).total_seconds() / 86400) * traffic_share
+    successes = [m for m in plannable if m.role == "success"]
+    guardrails = [m for m in plannable if m.role == "guardrail" and m.margin is not None]
+    plans = []
+    for metric in plannable:
+        group = next(g for g in groups if g.metric == metric.name)
+        plans.append(_metric_plan(metric, group, experiment, successes, guardrails, mde, days, daily, arms, power))
+    deciding = {g.name for g in guardrails}
+    needed = [p.units_per_arm for p in plans
+              if p.units_per_arm is not None and (p.role == "success" or p.name in deciding)]
+    if mde is not None:
+        units_per_arm = max(needed) if needed else None
+        total_days = duration_days(units_per_arm, daily, arms=arms) if units_per_arm else days
+    else:
+        units_per_arm, total_days = math.floor(daily * days / arms), days
+    return Plan(experiment.name, start, end, daily, arms, traffic_share, experiment.alpha, power, mde,
+                tuple(plans), units_per_arm, total_days)
+
+
+def _check_plan_arguments(mde: float | None, days: int | None, baseline_days: int) -> None:
     if (mde is None) == (days is None):
         raise ConfigError("give either --mde (relative effect to detect, e.g. 0.02) or --days (planned duration)")
     if mde is not None and not 0 < mde < 10:
@@ -128,70 +170,47 @@ def plan(
         raise ConfigError(f"days == {days!r}, must be at least 1")
     if baseline_days < 2:
         raise ConfigError(f"baseline_days == {baseline_days!r}, must be at least 2")
-    experiment, events, _ = resolve(config, events, None)
-    unit_metrics = tuple(
-        replace(m, covariate=None, cuped=False) if m.covariate is not None else m
-        for m in experiment.metrics if m.type not in ("quantile", "retention")
-    )
-    if not unit_metrics:
-        raise ConfigError("planning needs proportion, count, mean, ratio or time-to-event metrics")
-    arms = len(experiment.variants or ("control", "treatment"))
-    baseline = experiment.replace(metrics=unit_metrics, segments=(), where=(), exposure_event=None, expected_split=None,
-                                  control=BASELINE_VARIANT, pre_period=experiment.pre_period)
-    window = max((metric_range(m, experiment).end or 0.0) for m in unit_metrics) or 7 * 86400.0
-
-    with connect() as con, engine_errors_as_data_errors():
-        logs = prepare_logs(con, baseline, events, None, events_only=True)
-        start, end = _baseline_period(con, logs, baseline_days)
-        entry_end = end - timedelta(seconds=window)
-        if entry_end <= start:
-            raise DataError(f"the baseline period ({baseline_days} days) is shorter than the metric window; "
-                            "use a longer --baseline-days")
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {BASELINE_UNITS} AS {render('baseline_units', events=logs.events.view)}",
-            {"start": start, "entry_end": entry_end, "variant": BASELINE_VARIANT},
-        )
-        pseudo = replace(logs, exposures=PreparedLog(BASELINE_UNITS, "baseline users",
-                                                      logs.exposures.columns, None),
-                         has_experiment_column=False, exposure_dimensions=frozenset())
-        measured = baseline.replace(as_of=end)
-        spine = aggregation.build_spine(con, measured, pseudo, materialize=False)
-        if spine.first_exposure is None:
-            raise DataError("no user is active in the baseline period; check the events log and --baseline-days")
-        baseline_metrics = aggregation.unit_metric_moments(con, measured, pseudo, spine, (BASELINE_VARIANT,), end)
-        groups = baseline_metrics.groups
-        units = baseline_metrics.exposures.units.get(BASELINE_VARIANT, 0)
-
-    entry_days = (entry_end - start).total_seconds() / 86400
-    daily = units / entry_days * traffic_share
-    successes = [m for m in unit_metrics if m.role == "success"]
-    guardrails = [m for m in unit_metrics if m.role == "guardrail" and m.margin is not None]
-    plans = []
-    for metric in unit_metrics:
-        group = next(g for g in groups if g.metric == metric.name)
-        plans.append(_metric_plan(metric, group, experiment, successes, guardrails, mde, days, daily, arms, power))
-    needed = [p.units_per_arm for p in plans if p.units_per_arm is not None and (p.role == "success" or p.name in
-                                                                                 {g.name for g in guardrails})]
-    units_per_arm = max(needed) if needed and mde is not None else (None if mde is not None else math.floor(daily * days / arms))
-    total_days = duration_days(units_per_arm, daily, arms=arms) if mde is not None and units_per_arm else days
-    return Plan(experiment.name, start, end, daily, arms, traffic_share, experiment.alpha, power, mde,
-                tuple(plans), units_per_arm, total_days)
 
 
-def _baseline_period(con, logs, baseline_days: int) -> tuple[datetime, datetime]:
-    first, last = con.execute(render("event_time_range", events=logs.events.view)).fetchone()
+def _baseline(session: Session, baseline_days: int, window: float):
+    """The baseline period and its would-be units' moments, measured as an analysis would."""
+    engine, logs, baseline = session.engine, session.logs, session.experiment
+    start, end = _baseline_period(session, baseline_days)
+    entry_end = end - timedelta(seconds=window)
+    if entry_end <= start:
+        raise DataError(f"the baseline period ({baseline_days} days) is shorter than the metric window; "
+                        "use a longer --baseline-days")
+    parameters = Parameters(engine.dialect)
+    slots = {"start": parameters.bind(start), "entry_end": parameters.bind(entry_end),
+             "variant": parameters.bind(BASELINE_VARIANT)}
+    units_table = engine.create_table(
+        BASELINE_UNITS, render("baseline_units", engine.dialect, parameters.values, events=logs.events.view, **slots))
+    pseudo = replace(logs, exposures=PreparedLog(units_table, "baseline users", logs.exposures.columns, None),
+                     has_experiment_column=False, exposure_dimensions=frozenset())
+    measured = baseline.replace(as_of=end)
+    spine = aggregation.build_spine(engine, measured, pseudo, materialize=False)
+    if spine.first_exposure is None:
+        raise DataError("no user is active in the baseline period; check the events log and --baseline-days")
+    moments = aggregation.unit_metric_moments(engine, measured, pseudo, spine, (BASELINE_VARIANT,), end)
+    return start, entry_end, end, moments.groups, moments.exposures.units.get(BASELINE_VARIANT, 0)
+
+
+def _baseline_period(session: Session, baseline_days: int) -> tuple[datetime, datetime]:
+    first, last = session.engine.execute(
+        render("event_time_range", session.engine.dialect, events=session.logs.events.view)).first()
     if first is None:
-        raise DataError(f"{logs.events.label} has no events")
-    end = last
-    return max(first, end - timedelta(days=baseline_days)), end
+        raise DataError(f"{session.logs.events.label} has no events")
+    return max(first, last - timedelta(days=baseline_days)), last
 
 
-def _metric_plan(metric, group, experiment, successes, guardrails, mde, days, daily, arms, power) -> MetricPlan:
+def _metric_plan(metric: Metric, group: aggregation.GroupMoments, experiment: Experiment, successes: list[Metric],
+                 guardrails: list[Metric], mde: float | None, days: int | None, daily: float, arms: int,
+                 power: float) -> MetricPlan:
     moments = group.moments
     mean = moments.ratio if moments.denominator_mean else float("nan")
     variance = moments.ratio_variance * moments.n if moments.n else float("nan")
     rho = 0.0
-    if uses_cuped(metric, experiment) and group.joint is not None:
+    if experiment.uses_cuped(metric) and group.joint is not None:
         rho = cuped_correlation(group.joint)
     alpha = experiment.alpha / max(1, len(successes)) if metric.role == "success" else experiment.alpha
     metric_power = power
@@ -213,29 +232,3 @@ def _metric_plan(metric, group, experiment, successes, guardrails, mde, days, da
                                                cuped_correlation=rho) / abs(mean)
     return MetricPlan(metric.name, metric.role, metric.type, moments.n, mean, math.sqrt(variance) if variance == variance else float("nan"),
                       rho, alpha, metric_power, n_needed, detectable)
-
-
-def render_plan(result: Plan) -> str:
-    """Terminal report of a plan."""
-    lines = [
-        f"{result.experiment}: plan from the baseline {result.baseline_start:%Y-%m-%d} to {result.baseline_end:%Y-%m-%d}",
-        f"  {result.daily_units:,.0f} new eligible units a day, {result.arms} arms, alpha = {result.alpha}, "
-        f"power = {result.power:.0%}",
-        "",
-        f"{'metric':<24} {'role':<10} {'mean':>10} {'sd':>10} {'cuped r':>8} {'alpha':>7} "
-        f"{'units/arm' if result.mde is not None else 'MDE':>10}",
-    ]
-    for metric in result.metrics:
-        last = (f"{metric.units_per_arm:>10,}" if metric.units_per_arm is not None else f"{'n/a':>10}") \
-            if result.mde is not None else (f"{metric.mde:>+10.2%}" if metric.mde is not None else f"{'n/a':>10}")
-        lines.append(f"{metric.name:<24} {metric.role:<10} {metric.mean:>10.4g} {metric.std_dev:>10.4g} "
-                     f"{metric.cuped_correlation:>8.2f} {metric.alpha:>7.3g} {last}")
-    lines.append("")
-    if result.mde is not None:
-        lines.append(f"Whole rule (detect {result.mde:+.1%} on each success metric, every guardrail with a margin "
-                     "shown non-inferior): "
-                     f"{result.units_per_arm:,} units per arm, about {result.days} days.")
-    else:
-        lines.append(f"In {result.days} days: {result.units_per_arm:,} units per arm; the MDE column is the relative "
-                     "effect each metric detects with the planned power.")
-    return "\n".join(lines) + "\n"

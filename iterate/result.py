@@ -6,13 +6,14 @@ The same content is available as a dict (``to_dict``, the JSON report of DESIGN.
 
 from __future__ import annotations
 
-import math
-from datetime import date, datetime
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from iterate.timeline import TimelinePoint
 
 Verdict = Literal["ship", "rollback", "continue", "inconclusive", "invalid"]
 Outcome = Literal["better", "worse", "no_difference", "not_tested"]
@@ -123,7 +124,14 @@ class AnalysisResult:
         excluded_units: Units left out, by cause (e.g. ``multiple_variants``).
         alpha: Significance level used.
         window: Metric window after first exposure, as configured.
+        control: The control variant.
+        correction: Multiple-comparison correction used.
+        segment_results: One row per segment value, metric and treatment variant.
+        heterogeneity: Cochran's Q across the values of each segment.
+        timeline: Per-day cumulative effects with always-valid intervals, when asked for.
     """
+
+    report_kind: ClassVar[str] = "analysis"
 
     experiment: str
     verdict: Verdict
@@ -139,6 +147,7 @@ class AnalysisResult:
     correction: str = "holm"
     segment_results: tuple[MetricResult, ...] = ()
     heterogeneity: tuple[Heterogeneity, ...] = ()
+    timeline: tuple[TimelinePoint, ...] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -159,9 +168,13 @@ class AnalysisResult:
 
         return _frame(pl, self.segment_results)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON report (``schema_version`` 1): infinite bounds and NaN become ``None``."""
-        return _finite({
+    def with_timeline(self, points: Sequence[TimelinePoint]) -> AnalysisResult:
+        """The result with its per-day timeline (``iterate.timeline.timeline``) attached."""
+        return replace(self, timeline=tuple(points))
+
+    def as_document(self) -> dict[str, Any]:
+        """Every field and row as plain Python values: the one source of every report format."""
+        document = {
             "schema_version": SCHEMA_VERSION,
             "experiment": self.experiment,
             "verdict": self.verdict,
@@ -178,7 +191,16 @@ class AnalysisResult:
             "metrics": [asdict(row) for row in self.metric_results],
             "segments": [asdict(row) for row in self.segment_results],
             "heterogeneity": [asdict(row) for row in self.heterogeneity],
-        })
+        }
+        if self.timeline is not None:
+            document["timeline"] = [asdict(point) for point in self.timeline]
+        return document
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (``schema_version`` 1): infinite bounds and NaN become ``None``."""
+        from iterate.report.json import json_ready
+
+        return json_ready(self.as_document())
 
 
 def _frame(pl, rows: tuple[MetricResult, ...]) -> pl.DataFrame:
@@ -199,15 +221,3 @@ def _METRIC_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 - built lazily so polars
         "unadjusted_std_error": number, "variance_reduction": number, "chance_to_beat": number,
         "expected_loss": number, "decision_alpha": number,
     }
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value

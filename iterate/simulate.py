@@ -65,7 +65,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
 
+from iterate.engines import Dialect, Engine, create_engine
 from iterate.errors import DataError
+from iterate.templates import Parameters, Query, render
 
 __all__ = ["EVENT_TYPES", "SimulationSummary", "simulate_logs"]
 
@@ -82,11 +84,6 @@ EVENT_TYPES: Mapping[str, float] = {
 }
 
 _EXTENSIONS: Mapping[str, str] = {"parquet": "parquet", "csv": "csv", "ndjson": "ndjson"}
-_COPY_OPTIONS: Mapping[str, str] = {
-    "parquet": "FORMAT parquet, COMPRESSION zstd",
-    "csv": "FORMAT csv, HEADER true",
-    "ndjson": "FORMAT json",
-}
 
 _ACTIVITY_SIGMA = 1.0  # log-normal spread of unit activity
 #: log-normal spread of a unit's taste for each event type: rare types are concentrated
@@ -111,10 +108,8 @@ _COUNTRIES: tuple[tuple[str, float], ...] = (
     ("FR", 0.06), ("JP", 0.06), ("CA", 0.05), ("MX", 0.05), ("ES", 0.04), ("AU", 0.04),
 )  # fmt: skip
 
-_US_PER_DAY = 86_400_000_000
 _MS_PER_DAY = 86_400_000
 _EPOCH = datetime(1970, 1, 1)
-_TWO_POW_MINUS_53 = 2.0**-53
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +220,7 @@ def simulate_logs(
     cross_exposure_share: float = 0.002,
     unexposed_share: float = 0.1,
     duplicate_exposure_share: float = 0.01,
+    engine: Engine | None = None,
 ) -> SimulationSummary:
     """Generate an events log and an exposures log for one experiment, inside DuckDB.
 
@@ -253,6 +249,8 @@ def simulate_logs(
         cross_exposure_share: Share of exposed units later also exposed to another variant.
         unexposed_share: Extra units, as a share of ``units``, with events but no exposure.
         duplicate_exposure_share: Share of exposed units with a repeated same-variant exposure.
+        engine: The engine generating the logs; by default a new embedded DuckDB that keeps the
+            rows in the order generated (so the same seed gives the same files).
 
     Returns:
         A :class:`SimulationSummary` with the paths, the counts and the true effects.
@@ -300,37 +298,25 @@ def simulate_logs(
     n_unexposed = round(units * unexposed_share)
     n_total = units + n_unexposed
     rate = _base_rate(events, units, n_unexposed, shares, lifts)
-    streams = _Streams(seed)
-
-    import duckdb  # lazy: keep `iterate --help` fast
-
-    con = duckdb.connect()
+    owned = engine is None
+    engine = engine or create_engine("duckdb", keep_row_order=True)
+    dialect = engine.dialect
+    streams = _Streams(seed, dialect)
     try:
-        con.execute(_units_sql(n_total, units, shares, streams, start_utc, days))
-        copy = _COPY_OPTIONS[file_format]
-        events_query = _events_sql(rate, lifts, streams, window_days)
-        exposures_query = _exposures_sql(
-            variants, start_utc, days, cross_exposure_share, duplicate_exposure_share, streams
-        )
-        n_events = con.execute(
-            f"COPY ({events_query}) TO $path ({copy})", {"path": str(events_path)}
-        ).fetchone()[0]
-        n_exposure_rows = con.execute(
-            f"COPY ({exposures_query}) TO $path ({copy})",
-            {"path": str(exposures_path), "experiment": experiment},
-        ).fetchone()[0]
-        per_variant = dict(
-            con.execute("SELECT v_idx, count(*) FROM units WHERE exposed GROUP BY v_idx").fetchall()
-        )
-        n_cross, n_dup = con.execute(
-            f"SELECT count(*) FILTER (WHERE u_cross < {cross_exposure_share!r}), "
-            f"count(*) FILTER (WHERE u_dup < {duplicate_exposure_share!r}) "
-            "FROM units WHERE exposed"
-        ).fetchone()
-    except duckdb.Error as exc:
+        engine.create_table("units", _units_query(n_total, units, shares, streams, start_utc, days, dialect))
+        n_events = engine.write_file(_events_query(rate, lifts, streams, window_days, dialect), events_path, file_format)
+        exposures_query = _exposures_query(variants, start_utc, days, cross_exposure_share, duplicate_exposure_share,
+                                           streams, experiment, dialect)
+        n_exposure_rows = engine.write_file(exposures_query, exposures_path, file_format)
+        drawn = engine.execute(render("simulate_summary", dialect, cross_share=repr(cross_exposure_share),
+                                      duplicate_share=repr(duplicate_exposure_share))).values
+    except DataError as exc:
         raise DataError(f"could not write simulated logs to {str(out)!r}: {exc}") from exc
     finally:
-        con.close()
+        if owned:
+            engine.close()
+    per_variant = {v_idx: count for v_idx, count, _, _ in drawn}
+    n_cross, n_dup = (drawn[0][2], drawn[0][3]) if drawn else (0, 0)
 
     return SimulationSummary(
         events_path=events_path,
@@ -485,8 +471,9 @@ def _validate(
 class _Streams:
     """Per-purpose 63-bit constants derived from the seed: independent hash streams."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, dialect: Dialect) -> None:
         self._seed = seed
+        self.dialect = dialect
 
     def __getitem__(self, purpose: str) -> int:
         digest = hashlib.blake2b(f"{self._seed}:{purpose}".encode(), digest_size=8).digest()
@@ -494,16 +481,16 @@ class _Streams:
 
     def uniform(self, key: str, purpose: str) -> str:
         """SQL for a uniform on [0, 1) from an integer ``key`` expression."""
-        return (
-            f"((hash(xor(({key})::BIGINT, {self[purpose]}::BIGINT)) >> 11)::DOUBLE "
-            f"* {_TWO_POW_MINUS_53!r})"
-        )
+        return self.dialect.hash_uniform(key, str(self[purpose]))
 
     def normal(self, key: str, purpose: str) -> str:
         """SQL for a standard normal (Box-Muller) from an integer ``key`` expression."""
-        u1 = self.uniform(key, purpose + ":1")
-        u2 = self.uniform(key, purpose + ":2")
-        return f"(sqrt(-2.0 * ln(1.0 - {u1})) * cos({2 * math.pi!r} * {u2}))"
+        return _box_muller(self.uniform(key, purpose + ":1"), self.uniform(key, purpose + ":2"))
+
+
+def _box_muller(u1: str, u2: str) -> str:
+    """SQL for a standard normal from two independent uniforms (Box & Muller 1958)."""
+    return f"(sqrt(-2.0 * ln(1.0 - {u1})) * cos({2 * math.pi!r} * {u2}))"
 
 
 def _choice(u: str, options: Sequence[tuple[str, float]]) -> str:
@@ -516,6 +503,7 @@ def _choice(u: str, options: Sequence[tuple[str, float]]) -> str:
 
 
 def _sql_str(text: str) -> str:
+    """A string literal of the generator's own constants (event, platform, country names)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -534,168 +522,114 @@ def _base_rate(
     return events / expected_multiplier if expected_multiplier > 0 else 0.0
 
 
-def _units_sql(
-    n_total: int,
-    n_exposed: int,
-    shares: Sequence[float],
-    streams: _Streams,
-    start: datetime,
-    days: int,
-) -> str:
+def _units_query(n_total: int, n_exposed: int, shares: Sequence[float], streams: _Streams, start: datetime,
+                 days: int, dialect: Dialect) -> Query:
     """One row per unit: id, exposure status and time, variant, activity, dimensions."""
     start_ms = (start - _EPOCH) // timedelta(milliseconds=1)
     u = streams.uniform
-    variant = _choice(u("i", "variant"), [(str(j), s) for j, s in enumerate(shares)])
-    platform = _choice(u("i", "platform"), [(_sql_str(p), s) for p, s, _ in _PLATFORMS])
-    country = _choice(u("i", "country"), [(_sql_str(c), s) for c, s in _COUNTRIES])
-    n_variants = len(shares)
-    # the other variant of a cross-exposure: uniform among the n_variants - 1 others
-    shift = f"floor({u('i', 'cross_variant')} * {n_variants - 1})::INTEGER"
-    other = f"(v_idx + 1 + {shift}) % {n_variants}"
-    return f"""
-    CREATE TEMP TABLE units AS
-    WITH drawn AS (
-        SELECT
-            i,
-            i < {n_exposed} AS exposed,
-            ({variant})::INTEGER AS v_idx,
-            {start_ms} + floor({u("i", "exposure")} * {days * _MS_PER_DAY})::BIGINT AS exposure_ms,
-            exp({_ACTIVITY_SIGMA!r} * {streams.normal("i", "activity")}
-                - {_ACTIVITY_SIGMA**2 / 2!r}) AS activity,
-            {platform} AS platform,
-            {country} AS country,
-            {u("i", "cross")} AS u_cross,
-            {u("i", "duplicate")} AS u_dup,
-            {u("i", "second_time")} AS u_second,
-            {u("i", "order")} AS u_order
-        FROM range({n_total}) AS r(i)
+    return render(
+        "simulate_units",
+        dialect,
+        unit_range=dialect.integer_range(str(n_total), "r", "i"),
+        exposed_units=str(n_exposed),
+        variant=_choice(u("i", "variant"), [(str(j), s) for j, s in enumerate(shares)]),
+        start_ms=str(start_ms),
+        period_ms=str(days * _MS_PER_DAY),
+        exposure_uniform=u("i", "exposure"),
+        activity_sigma=repr(_ACTIVITY_SIGMA),
+        activity_normal=streams.normal("i", "activity"),
+        activity_shift=repr(_ACTIVITY_SIGMA**2 / 2),
+        platform=_choice(u("i", "platform"), [(_sql_str(p), s) for p, s, _ in _PLATFORMS]),
+        country=_choice(u("i", "country"), [(_sql_str(c), s) for c, s in _COUNTRIES]),
+        cross_uniform=u("i", "cross"),
+        duplicate_uniform=u("i", "duplicate"),
+        second_time_uniform=u("i", "second_time"),
+        order_uniform=u("i", "order"),
+        cross_variant_uniform=u("i", "cross_variant"),
+        other_variants=str(len(shares) - 1),
+        variants=str(len(shares)),
     )
-    SELECT
-        i,
-        row_number() OVER (ORDER BY u_order, i) AS user_id,
-        exposed, v_idx, exposure_ms, activity, platform, country, u_cross, u_dup, u_second,
-        {other} AS v_other
-    FROM drawn
-    ORDER BY i
-    """
 
 
-def _events_sql(
-    rate: float,
-    lifts: Mapping[str, Mapping[str, float]],
-    streams: _Streams,
-    window_days: int,
-) -> str:
-    """One row per event, generated by unnesting per (unit, event type) counts."""
+def _events_query(rate: float, lifts: Mapping[str, Mapping[str, float]], streams: _Streams, window_days: int,
+                  dialect: Dialect) -> Query:
+    """One row per event, generated by expanding per (unit, event type) counts."""
     u = streams.uniform
-    type_rows = ", ".join(
-        f"({k}, {_sql_str(name)}, {share!r}, {_AFFINITY_SIGMA[name]!r})"
-        for k, (name, share) in enumerate(EVENT_TYPES.items())
+    ut_key = "i * 8 + k"
+    span_ms = (_PRE_EXPOSURE_DAYS + window_days + _POST_WINDOW_DAYS) * _MS_PER_DAY
+    pre_ms = _PRE_EXPOSURE_DAYS * _MS_PER_DAY
+
+    def row_uniform(stream: int) -> str:
+        return dialect.uniform_from_hash(dialect.hash_combine("h_ut", f"j * 8 + {stream}"))
+
+    return render(
+        "simulate_events",
+        dialect,
+        types=", ".join(f"({k}, {_sql_str(name)}, {share!r}, {_AFFINITY_SIGMA[name]!r})"
+                        for k, (name, share) in enumerate(EVENT_TYPES.items())),
+        unit_type_hash=dialect.hash_combine(f"CAST(({ut_key}) AS BIGINT)", f"CAST({streams['row']} AS BIGINT)"),
+        rate=repr(rate),
+        affinity_normal=streams.normal(ut_key, "affinity"),
+        multiplier=_lift_multiplier(lifts),
+        rounding_uniform=u(ut_key, "rounding"),
+        extra_rounding_uniform=u(ut_key, "extra_rounding"),
+        post_fraction=repr((span_ms - pre_ms) / span_ms),
+        row_range=dialect.unnest_range("n_base + n_extra"),
+        hash_type=dialect.hash_type,
+        position_uniform=row_uniform(0),
+        thinning_uniform=row_uniform(3),
+        span_ms=str(span_ms),
+        pre_ms=str(pre_ms),
+        post_span_ms=str(span_ms - pre_ms),
+        timestamp=dialect.timestamp_from_microseconds(f"(exposure_ms - {pre_ms} + offset_ms) * 1000"),
+        value=_event_value(_box_muller(row_uniform(1), row_uniform(2))),
     )
-    multiplier_whens = " ".join(
+
+
+def _lift_multiplier(lifts: Mapping[str, Mapping[str, float]]) -> str:
+    """SQL of the factor on a (unit, event type)'s rate: 1 + the lift of the unit's variant, 1
+    for unexposed units."""
+    whens = " ".join(
         f"WHEN v_idx = {j} AND k = {list(EVENT_TYPES).index(event)} THEN {1.0 + lift!r}"
         for j, by_event in enumerate(lifts.values())
         for event, lift in by_event.items()
     )
-    multiplier = f"CASE WHEN NOT exposed THEN 1.0 {multiplier_whens} ELSE 1.0 END"
-    ut_key = "i * 8 + k"
-    span_ms = (_PRE_EXPOSURE_DAYS + window_days + _POST_WINDOW_DAYS) * _MS_PER_DAY
-    pre_ms = _PRE_EXPOSURE_DAYS * _MS_PER_DAY
-    post_fraction = (span_ms - pre_ms) / span_ms
-    row_key = "xor(h_ut, j * 8 + {s})"
+    return f"CASE WHEN NOT exposed THEN 1.0 {whens} ELSE 1.0 END"
 
-    def row_uniform(stream: int) -> str:
-        return f"((hash({row_key.format(s=stream)}) >> 11)::DOUBLE * {_TWO_POW_MINUS_53!r})"
 
-    normal = f"(sqrt(-2.0 * ln(1.0 - {row_uniform(1)})) * cos({2 * math.pi!r} * {row_uniform(2)}))"
+def _event_value(normal: str) -> str:
+    """SQL of an event's value: a log-normal latency (by platform) for page loads, a log-normal
+    revenue for purchases, NULL otherwise."""
     latency_factor = "CASE platform " + " ".join(
         f"WHEN {_sql_str(p)} THEN {math.log(f)!r}" for p, _, f in _PLATFORMS
     ) + " ELSE 0.0 END"
     k_page_load = list(EVENT_TYPES).index("page_load")
     k_purchase = list(EVENT_TYPES).index("purchase")
-    value = (
+    return (
         f"CASE k WHEN {k_page_load} THEN round(exp({math.log(_LATENCY_MEDIAN_MS)!r} + "
         f"{latency_factor} + {_LATENCY_SIGMA!r} * {normal}), 1) "
         f"WHEN {k_purchase} THEN round(exp({math.log(_REVENUE_MEDIAN)!r} + "
         f"{_REVENUE_SIGMA!r} * {normal}), 2) ELSE NULL END"
     )
-    return f"""
-    WITH types(k, event, share, sigma) AS (VALUES {type_rows}),
-    expected AS (
-        SELECT
-            units.user_id, units.platform, units.country, units.exposure_ms, types.k, types.event,
-            hash(xor(({ut_key})::BIGINT, {streams["row"]}::BIGINT)) AS h_ut,
-            {rate!r} * types.share * units.activity
-                * exp(types.sigma * {streams.normal(ut_key, "affinity")} - types.sigma * types.sigma / 2.0) AS lam,
-            {multiplier} AS m,
-            {u(ut_key, "rounding")} AS u_base,
-            {u(ut_key, "extra_rounding")} AS u_extra
-        FROM units CROSS JOIN types
-    ),
-    with_extra AS (
-        -- every arm draws the same base events; a lift above 1 adds (m - 1) times the base rate
-        -- after exposure only, a lift below 1 thins the base events after exposure (below)
-        SELECT *,
-            floor(lam + u_base)::BIGINT AS n_base,
-            CASE WHEN m > 1.0 THEN floor(lam * (m - 1.0) * {post_fraction!r} + u_extra)::BIGINT ELSE 0 END AS n_extra
-        FROM expected
-    ),
-    rows AS (
-        SELECT user_id, platform, country, exposure_ms, k, event, h_ut, m, n_base,
-               unnest(range(n_base + n_extra))::UBIGINT AS j
-        FROM with_extra
-        WHERE n_base + n_extra > 0
-    ),
-    placed AS (
-        SELECT *,
-            CASE WHEN j < n_base THEN floor({row_uniform(0)} * {span_ms})::BIGINT
-                 ELSE {pre_ms} + floor({row_uniform(0)} * {span_ms - pre_ms})::BIGINT END AS offset_ms
-        FROM rows
-    )
-    SELECT
-        user_id::BIGINT AS user_id,
-        make_timestamp((exposure_ms - {pre_ms} + offset_ms) * 1000) AS "timestamp",
-        event,
-        ({value})::DOUBLE AS value,
-        platform,
-        country
-    FROM placed
-    -- a lift below 1 thins the base events after exposure; before exposure every arm is alike
-    WHERE m >= 1.0 OR j >= n_base OR offset_ms < {pre_ms} OR {row_uniform(3)} < m
-    """
 
 
-def _exposures_sql(
-    variants: Sequence[str],
-    start: datetime,
-    days: int,
-    cross_share: float,
-    duplicate_share: float,
-    streams: _Streams,
-) -> str:
+def _exposures_query(variants: Sequence[str], start: datetime, days: int, cross_share: float,
+                     duplicate_share: float, streams: _Streams, experiment: str, dialect: Dialect) -> Query:
     """First exposures, plus later duplicate and cross-variant exposures, in time order."""
     end_ms = (start - _EPOCH) // timedelta(milliseconds=1) + days * _MS_PER_DAY
-    names = ", ".join(f"({j}, {_sql_str(v)})" for j, v in enumerate(variants))
-    later = "exposure_ms + floor(u_second * ({end} - exposure_ms))::BIGINT".format(end=end_ms)
-    dup_later = "exposure_ms + floor({u} * ({end} - exposure_ms))::BIGINT".format(
-        u=streams.uniform("i", "duplicate_time"), end=end_ms
+    parameters = Parameters(dialect)
+    names = ", ".join(f"({j}, {parameters.bind(v)})" for j, v in enumerate(variants))
+    experiment_name = parameters.bind(experiment)
+    return render(
+        "simulate_exposures",
+        dialect,
+        parameters.values,
+        names=names,
+        duplicate_time=(f"exposure_ms + CAST(floor({streams.uniform('i', 'duplicate_time')} "
+                        f"* ({end_ms} - exposure_ms)) AS BIGINT)"),
+        second_time=f"exposure_ms + CAST(floor(u_second * ({end_ms} - exposure_ms)) AS BIGINT)",
+        duplicate_share=repr(duplicate_share),
+        cross_share=repr(cross_share),
+        experiment=experiment_name,
+        timestamp=dialect.timestamp_from_microseconds("rows.ts * 1000"),
     )
-    return f"""
-    WITH names(v_idx, variant) AS (VALUES {names}),
-    rows AS (
-        SELECT user_id, v_idx, exposure_ms AS ts FROM units WHERE exposed
-        UNION ALL
-        SELECT user_id, v_idx, {dup_later} FROM units
-        WHERE exposed AND u_dup < {duplicate_share!r}
-        UNION ALL
-        SELECT user_id, v_other, {later} FROM units
-        WHERE exposed AND u_cross < {cross_share!r}
-    )
-    SELECT
-        rows.user_id::BIGINT AS user_id,
-        $experiment::VARCHAR AS experiment,
-        names.variant,
-        make_timestamp(rows.ts * 1000) AS "timestamp"
-    FROM rows JOIN names USING (v_idx)
-    ORDER BY rows.ts, rows.user_id, names.variant
-    """

@@ -8,7 +8,8 @@
 -- left out of that metric's n. Only the events and time range the metrics need are read: the
 -- WHERE is pushed into the scan, and each metric keeps its own part as a FILTER.
 --
--- Slots (identifiers quoted, values as bind parameters; filled by iterate/aggregation/unit_metrics.py):
+-- Slots (identifiers quoted, values as bind parameters; filled by iterate/aggregation/unit_metrics.py
+-- from the per-unit aggregates and values each metric kind of iterate/metrics/ declares):
 --   {spine}            the unit spine: its temp table, or its query (exposed_units.sql) in
 --                      parentheses, then computed here, once, for the moments and the counts
 --   {unit_filter}      AND-conditions on the spine (declared variants)
@@ -22,14 +23,16 @@
 --   {caps_source}      units when a cap is a pooled percentile, else (SELECT 1)
 --   {caps_join}        ", caps" when a metric is capped, else empty (units is then read once)
 --   {capped_values}    the values after capping, and capped-unit flags
---   {moments}          per-group count / avg / var_samp / covar_samp of the values
+--   {moments}          per-group count / exact mean / var_samp / covar_samp of the values
 --   {group_source}     the units to group: capped as it is, or (A/A calibration) capped crossed
 --                      with replicates, each unit re-randomized to an arm by a hash of its id
 --   {group_keys}       grouping columns, each followed by a comma
 --   {grouping}         GROUPING SETS of (variant) and (variant, segment) for each segment, or
 --                      the replicate and arm of a calibration
 --   {exposure_counts}  units per variant (exposure_summary.sql) of the spine, all units included
-WITH spine AS MATERIALIZED (
+--   {moment_columns}   the columns of both row kinds, as the moments give them (NULL where they
+--   {exposure_columns} have none), and as the exposure counts give them
+WITH spine {dialect.materialized_cte} (
     SELECT * FROM {spine}
 ),
 exposed AS (
@@ -68,6 +71,6 @@ moments AS (
 exposure_counts AS (
     {exposure_counts}
 )
-SELECT 'moments' AS "row_kind", * FROM moments
-UNION ALL BY NAME
-SELECT 'exposures' AS "row_kind", * FROM exposure_counts
+SELECT 'moments' AS "row_kind", {moment_columns} FROM moments
+UNION ALL
+SELECT 'exposures' AS "row_kind", {exposure_columns} FROM exposure_counts

@@ -19,9 +19,9 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 
 import iterate
 from iterate.stats import Moments
-from conftest import BASE, write_config, write_logs
+from helpers import BASE, write_config, write_logs
 from iterate.aggregation import build_spine, unit_metric_moments
-from iterate.engine import connect
+from iterate.engines import open_engine
 from iterate.ingest import prepare_logs
 
 REL = 1e-9
@@ -197,7 +197,7 @@ def test_variant_moments_equal_polars(experiment_dir, reference, materialize):
     _, config, _, _ = experiment_dir
     _, moments = reference
     experiment = iterate.load_config(config)
-    with connect() as con:
+    with open_engine() as con:
         logs = prepare_logs(con, experiment, experiment.events, experiment.exposures)
         computed = _sql_moments(con, experiment, logs, materialize)
     assert set(computed) == set(COLUMNS)
@@ -281,7 +281,7 @@ def test_values_near_1e8_keep_their_variance(tmp_path):
     config = write_config(tmp_path, metrics=({"name": "revenue", "type": "mean", "event": "purchase", "value": "value"},))
 
     experiment = iterate.load_config(config)
-    with connect() as con:
+    with open_engine() as con:
         logs = prepare_logs(con, experiment, experiment.events, experiment.exposures)
         moments = _sql_moments(con, experiment, logs)["revenue"]
     for variant, values in (("control", control), ("treatment", treatment)):

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from conftest import at, config_text, file_hashes, write_config, write_frame, write_logs
+from helpers import at, config_text, file_hashes, write_config, write_frame, write_logs
 from iterate.cli import main
 
 METRICS = (

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from conftest import at, file_hashes, write_config, write_logs
+from helpers import at, file_hashes, write_config, write_logs
 from iterate.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ import pytest
 import statsmodels.api as sm
 
 import iterate
-from conftest import BASE, write_config, write_logs
+from helpers import BASE, write_config, write_logs
 from iterate.stats import JointMoments, cuped_test
 
 DAY_US = 86_400 * 1_000_000

@@ -27,8 +27,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
 import iterate
-from conftest import write_config, write_logs
-from shared_datasets import dataset_file
+from helpers import write_config, write_logs
+from helpers import dataset_file
 
 
 DATASETS = dataset_file()

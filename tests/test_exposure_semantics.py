@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 import iterate
-from conftest import at, write_config, write_logs
+from helpers import at, write_config, write_logs
 
 METRICS = (
     {"name": "purchases", "type": "count", "event": "purchase"},

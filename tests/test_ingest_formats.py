@@ -13,7 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import iterate
-from conftest import BASE, file_hashes, write_config, write_frame, write_logs
+from helpers import BASE, file_hashes, write_config, write_frame, write_logs
 
 METRICS = (
     {"name": "conversion", "type": "proportion", "event": "purchase"},

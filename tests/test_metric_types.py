@@ -25,10 +25,10 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
 import iterate
-from conftest import BASE, write_config, write_logs
+from helpers import BASE, write_config, write_logs
 from iterate.aggregation import build_spine, quantile_summaries
 from iterate.config import load_config
-from iterate.engine import connect
+from iterate.engines import open_engine
 from iterate.ingest import prepare_logs
 
 DAY = 86_400
@@ -337,7 +337,7 @@ def test_quantile_estimate_and_clustered_interval(experiment, metric, p):
 def test_quantile_standard_error_agrees_with_unit_bootstrap(experiment, metric, p):
     loads = page_loads(experiment)
     exp = load_config(experiment["config"])
-    with connect() as con:
+    with open_engine() as con:
         logs = prepare_logs(con, exp, exp.events, exp.exposures)
         spine = build_spine(con, exp, logs)
         summaries = quantile_summaries(con, exp, logs, spine, ("control", "treatment"),

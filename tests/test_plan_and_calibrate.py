@@ -26,7 +26,7 @@ from scipy import stats
 
 import iterate
 import iterate.calibration
-from conftest import BASE, write_config, write_logs
+from helpers import BASE, write_config, write_logs
 from iterate.cli import main
 from iterate.errors import ConfigError
 from iterate.stats import minimum_detectable_effect, non_inferiority_sample_size, sample_size_per_arm

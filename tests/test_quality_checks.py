@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 import iterate
-from conftest import BASE, write_config, write_logs
+from helpers import BASE, write_config, write_logs
 from iterate.cli import main
 
 DAY = 86_400

@@ -26,7 +26,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
 import iterate
-from conftest import BASE, write_config, write_logs
+from helpers import BASE, write_config, write_logs
 from iterate.cli import main
 
 DAY_US = 86_400 * 1_000_000

@@ -9,7 +9,7 @@ the per-day timeline, each checked against :mod:`iterate.stats` / SciPy on the r
 - ``looks = 4, planned_units = N``: ``decision_alpha`` is the nominal alpha of
   :func:`spending_boundaries` at the current information fraction, and an effect significant at
   0.05 but not at that alpha is not "better".
-- ``engine = "both"``: ``chance_to_beat`` is Phi(effect / se) toward the good direction (flat prior),
+- ``inference = "both"``: ``chance_to_beat`` is Phi(effect / se) toward the good direction (flat prior),
   and the normal-normal posterior with ``prior_std``.
 - ``iterate analyze --timeline --format json``: days ascending, always-valid p non-increasing,
   nested always-valid intervals, and each day's fixed effect equals ``iterate.analyze(as_of=day)``
@@ -33,7 +33,7 @@ from scipy import integrate, stats
 from statsmodels.stats.proportion import proportions_ztest
 
 import iterate
-from conftest import BASE, write_config, write_logs
+from helpers import BASE, write_config, write_logs
 from iterate.cli import main
 from iterate.stats.group_sequential import spending_boundaries
 from iterate.stats.sequential import (
@@ -248,7 +248,7 @@ def test_group_sequential_final_look(tmp_path, spending) -> None:
 
 
 def test_chance_to_beat_flat_prior(log_dir, fixed) -> None:
-    result = analyze(log_dir, "both.toml", engine="both")
+    result = analyze(log_dir, "both.toml", inference="both")
     for name in ("purchases", "converted", "crashes"):
         r, f = row(result, name), row(fixed, name)
         assert (r.effect, r.p_value) == pytest.approx((f.effect, f.p_value), rel=1e-12)  # frequentist rows unchanged
@@ -265,7 +265,7 @@ def test_chance_to_beat_flat_prior(log_dir, fixed) -> None:
 
 def test_chance_to_beat_with_a_relative_prior(log_dir) -> None:
     prior_std = 0.02
-    result = analyze(log_dir, "prior.toml", engine="both", prior_std=prior_std)
+    result = analyze(log_dir, "prior.toml", inference="both", prior_std=prior_std)
     for name in ("purchases", "crashes"):
         r = row(result, name)
         tau2 = (prior_std * abs(r.control_mean)) ** 2

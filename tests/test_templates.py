@@ -1,10 +1,12 @@
 """Every SQL template is rendered, parsed and run in CI, through the real code path.
 
 Analyses covering every branch of the templates (segments from exposures and from events, fixed
-and percentile caps, ratio, retention, quantile and time-to-event metrics, as-of, filters,
-exposures from an exposure event, string timestamps) run on a small log; a spy records each
-template rendered. Each template must have been rendered, and each rendering was executed by
-DuckDB (a parse error would have failed the analysis).
+and percentile caps, ratio, retention, quantile, time-to-event and active-days metrics, as-of,
+filters, exposures from an exposure event, string timestamps, an unparseable timestamp, a wrong
+experiment name, a plan, a calibration, a timeline, a simulation) run on a small log through a
+recording engine: every query reaches the engine as a rendered template, so the engine sees
+which templates ran. Each template must have been executed by DuckDB (a parse error would have
+failed the run).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import polars as pl
 import pytest
 
 import iterate
-from conftest import at, write_config, write_logs
+from helpers import at, write_config, write_logs
+from helpers import RecordingEngine
 from iterate import templates
+from iterate.errors import DataError
 
 METRICS = (
     {"name": "conversion", "type": "proportion", "event": "purchase"},
@@ -51,23 +55,8 @@ def _logs(units: int = 40):
     return pl.DataFrame(rows), exposures
 
 
-@pytest.fixture
-def rendered(monkeypatch):
-    used: list[str] = []
-    original = templates.render
-
-    def spy(name, **slots):
-        used.append(name)
-        return original(name, **slots)
-
-    monkeypatch.setattr(templates, "render", spy)
-    for module in ("iterate.aggregation.spine", "iterate.aggregation.unit_metrics", "iterate.aggregation.quantiles",
-                   "iterate.aggregation.quality", "iterate.aggregation.exposures", "iterate.ingest.schema", "iterate.planning"):
-        monkeypatch.setattr(f"{module}.render", spy)
-    return used
-
-
-def test_every_template_renders_and_runs(tmp_path, rendered):
+def test_every_template_renders_and_runs(tmp_path):
+    engine = RecordingEngine()
     events, exposures = _logs()
     write_logs(tmp_path, events, exposures, fmt="csv")
     config = write_config(
@@ -75,10 +64,16 @@ def test_every_template_renders_and_runs(tmp_path, rendered):
         experiment_extra={"segments": ["country", "platform"], "as_of": "2026-01-10T00:00:00Z",
                           "where": {"country": ["fr", "us"]}},
     )
-    result = iterate.analyze(config)
+    with pytest.raises(DataError, match="experiments found: exp"):
+        iterate.analyze(iterate.load_config(config).replace(name="other"), engine=engine)
+    with pytest.raises(DataError, match="cannot be parsed"):
+        iterate.analyze(config, events=events.with_columns(pl.lit("not a time").alias("timestamp")), engine=engine)
+    result = iterate.analyze(config, engine=engine)
     assert {row.name for row in result.metric_results} == {m["name"] for m in METRICS}
     times = next(check for check in result.checks if check.name == "event_times")
     assert not times.passed and times.details["early_events"] == 1
+    calibration = iterate.calibrate(config, replicates=10, engine=engine)
+    assert calibration.replicates == 10
 
     from_events = events.with_columns(pl.lit(None, dtype=pl.String).alias("variant"))
     exposure_rows = exposures.select(
@@ -89,11 +84,13 @@ def test_every_template_renders_and_runs(tmp_path, rendered):
     pl.concat([from_events, exposure_rows]).write_parquet(tmp_path / "single" / "events.parquet")
     config = write_config(tmp_path / "single", events="events.parquet", exposures=None, metrics=METRICS[:3])
     config.write_text(config.read_text().replace("[data]\n", '[data]\nexposure_event = "exposure"\n'))
-    result = iterate.analyze(config)
+    result = iterate.analyze(config, engine=engine)
     assert sum(result.units.values()) == len(exposures)
 
-    plan = iterate.plan(iterate.load_config(config).replace(window="1d"), days=3, baseline_days=4)
+    plan = iterate.plan(iterate.load_config(config).replace(window="1d"), days=3, baseline_days=4, engine=engine)
     assert plan.metrics and plan.units_per_arm > 0
 
-    missing = set(templates.template_names()) - set(rendered)
-    assert not missing, f"templates never rendered by the test analyses: {sorted(missing)}"
+    iterate.simulate_logs(tmp_path / "simulated", units=50, events=500, engine=engine)
+
+    missing = set(templates.template_names()) - set(engine.templates)
+    assert not missing, f"templates never run by the test analyses: {sorted(missing)}"

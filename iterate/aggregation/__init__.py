@@ -1,11 +1,13 @@
-"""The SQL layer: render the templates of ``sql/``, run them in the engine, return moments only.
+"""The SQL layer: render the templates of ``sql/``, run them on an engine, return moments only.
 
-Each metric declares the per-unit aggregates it needs; the aggregates of all unit-level metrics
-are merged into one query, so the events log is scanned once for them whatever their number.
+Each metric kind declares the per-unit aggregates it needs; the aggregates of all per-unit
+metrics are merged into one query, so the events log is scanned once for them whatever their
+number. Event-level quantile metrics take three passes over their own events.
 """
 
 from __future__ import annotations
 
+from iterate.aggregation.duplicates import Duplicates, duplicate_events
 from iterate.aggregation.exposures import (
     ExposureCounts,
     count_exposures,
@@ -15,11 +17,12 @@ from iterate.aggregation.exposures import (
 )
 from iterate.aggregation.quality import EventTimes, event_times
 from iterate.aggregation.quantiles import quantile_summaries
-from iterate.aggregation.spine import SPINE, Spine, build_spine
-from iterate.aggregation.unit_metrics import Duplicates, GroupMoments, UnitMetrics, duplicate_events, unit_metric_moments
+from iterate.aggregation.ranges import metric_range
+from iterate.aggregation.spine import Spine, build_spine
+from iterate.aggregation.unit_metrics import GroupMoments, Replicates, UnitMetrics, unit_metric_moments
 
 __all__ = [
-    "SPINE", "Duplicates", "duplicate_events", "EventTimes", "ExposureCounts", "GroupMoments", "Spine", "UnitMetrics",
-    "build_spine", "count_exposures", "event_times", "experiments_in_exposures", "exposure_counts",
-    "exposure_summary_query", "quantile_summaries", "unit_metric_moments",
+    "Duplicates", "EventTimes", "ExposureCounts", "GroupMoments", "Replicates", "Spine", "UnitMetrics",
+    "build_spine", "count_exposures", "duplicate_events", "event_times", "experiments_in_exposures",
+    "exposure_counts", "exposure_summary_query", "metric_range", "quantile_summaries", "unit_metric_moments",
 ]

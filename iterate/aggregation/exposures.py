@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from iterate.aggregation.spine import Spine, segment_column
-from iterate.templates import quote_identifier, render
+from iterate.engines import Dialect, Engine
+from iterate.templates import Query, quote_identifier, render
 
 if TYPE_CHECKING:
-    import duckdb
-
     from iterate.ingest import PreparedLogs
 
 
@@ -31,11 +30,14 @@ class ExposureCounts:
     segment_units: Mapping[str, Mapping[str | None, Mapping[str, int]]] = field(default_factory=dict)
 
 
-def exposure_summary_query(spine: str, segments: Sequence[str] = ()) -> str:
-    """Query of the units per variant (overall and per exposure segment) of ``spine``."""
+def exposure_summary_query(spine: str, segments: Sequence[str], dialect: Dialect,
+                           parameters: Mapping[str, Any] | None = None) -> Query:
+    """Query of the units per variant (overall and per exposure segment) of the relation ``spine``."""
     columns = [quote_identifier(segment_column(s)) for s in segments]
     return render(
         "exposure_summary",
+        dialect,
+        parameters,
         exposed=spine,
         segments="".join(f"{c}, " for c in columns),
         groupings="".join(f"GROUPING({c}) AS {quote_identifier('grouping:' + s)}, " for c, s in zip(columns, segments)),
@@ -43,11 +45,16 @@ def exposure_summary_query(spine: str, segments: Sequence[str] = ()) -> str:
     )
 
 
-def count_exposures(con: duckdb.DuckDBPyConnection, spine: Spine, segments: Sequence[str] = ()) -> ExposureCounts:
+def exposure_summary_columns(segments: Sequence[str]) -> list[str]:
+    """The columns of :func:`exposure_summary_query`, in order."""
+    return ["variant", *(segment_column(s) for s in segments), *(f"grouping:{s}" for s in segments),
+            "units", "multiple_variant_units"]
+
+
+def count_exposures(engine: Engine, spine: Spine, segments: Sequence[str] = ()) -> ExposureCounts:
     """Units per variant (overall and per exposure segment) and units exposed to several variants."""
-    cursor = con.execute(exposure_summary_query(spine.relation, segments), dict(spine.parameters))
-    names = [column[0].lower() for column in cursor.description]
-    return exposure_counts([dict(zip(names, values)) for values in cursor.fetchall()], segments)
+    rows = engine.execute(exposure_summary_query(spine.relation, segments, engine.dialect, spine.parameters))
+    return exposure_counts(rows.dicts(), segments)
 
 
 def exposure_counts(rows: Sequence[Mapping[str, Any]], segments: Sequence[str] = ()) -> ExposureCounts:
@@ -67,7 +74,7 @@ def exposure_counts(rows: Sequence[Mapping[str, Any]], segments: Sequence[str] =
     return ExposureCounts(units=units, multiple_variant_units=multiple, segment_units=segment_units)
 
 
-def experiments_in_exposures(con: duckdb.DuckDBPyConnection, logs: PreparedLogs) -> list[str]:
-    """Distinct experiment names of the exposures log, for the message when none matches."""
-    rows = con.execute(f'SELECT DISTINCT "experiment" FROM {logs.exposures.view} ORDER BY 1 LIMIT 20').fetchall()
-    return [str(row[0]) for row in rows]
+def experiments_in_exposures(engine: Engine, logs: PreparedLogs) -> list[str]:
+    """Distinct experiment names of the exposures log (up to 20), for the message when none matches."""
+    rows = engine.execute(render("experiments_found", engine.dialect, exposures=logs.exposures.view))
+    return [str(row[0]) for row in rows.values]

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
-
+from iterate.engines import Engine
 from iterate.ingest import PreparedLogs
-from iterate.templates import render
-
-if TYPE_CHECKING:
-    import duckdb
+from iterate.templates import Parameters, render
 
 EARLY_EVENT_HORIZON = timedelta(days=365)
 
@@ -41,15 +37,17 @@ class EventTimes:
         return self.last_plausible_event
 
 
-def event_times(con: duckdb.DuckDBPyConnection, logs: PreparedLogs, now: datetime, first_exposure: datetime | None) -> EventTimes:
+def event_times(engine: Engine, logs: PreparedLogs, now: datetime, first_exposure: datetime | None) -> EventTimes:
     """Range of event times, and counts of future and far-too-early events (scanned only if any)."""
-    first, last = con.execute(render("event_time_range", events=logs.events.view)).fetchone()
+    dialect = engine.dialect
+    first, last = engine.execute(render("event_time_range", dialect, events=logs.events.view)).first()
     early = None if first_exposure is None else first_exposure - EARLY_EVENT_HORIZON
     future_count = early_count = 0
     last_plausible = last
     if first is not None and (last > now or (early is not None and first < early)):
-        future_count, early_count, last_plausible = con.execute(
-            render("event_time_outliers", events=logs.events.view),
-            {"now": now, "early": early or first},
-        ).fetchone()
+        parameters = Parameters(dialect)
+        now_value, early_value = parameters.bind(now), parameters.bind(early or first)
+        outliers = render("event_time_outliers", dialect, parameters.values, events=logs.events.view,
+                          now=now_value, early=early_value)
+        future_count, early_count, last_plausible = engine.execute(outliers).first()
     return EventTimes(first, last, int(future_count), int(early_count), early, last_plausible)

@@ -10,24 +10,23 @@ Only these summaries reach Python; the event values stay in the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from iterate.aggregation.parameters import Parameters, conditions_sql
+from iterate.aggregation.conditions import conditions_sql
+from iterate.aggregation.ranges import metric_range
 from iterate.aggregation.spine import Spine
-from iterate.aggregation.unit_metrics import metric_range
 from iterate.config import Experiment, Metric
+from iterate.engines import Engine
 from iterate.ingest import PreparedLogs, value_column
-from iterate.templates import quote_identifier, render
+from iterate.templates import Parameters, Query, quote_identifier, render
 
 if TYPE_CHECKING:
-    import duckdb
-
-    from iterate.stats import QuantileSummary
+    from iterate.stats import QuantileRanks, QuantileSummary
 
 
 def quantile_summaries(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     experiment: Experiment,
     logs: PreparedLogs,
     spine: Spine,
@@ -35,74 +34,16 @@ def quantile_summaries(
     metric: Metric,
 ) -> dict[str, QuantileSummary]:
     """Quantile estimate and clustered interval of ``metric`` in each variant."""
-    from iterate.stats import QuantileSummary, RatioMoments, quantile_rank_bounds
+    from iterate.stats import QuantileSummary
 
-    parameters = Parameters()
-    time = metric_range(metric, experiment)
-    conditions = [f'e."event" = {parameters.bind(metric.event)}', time.lower(parameters)]
-    upper = time.upper(parameters)
-    if upper is not None:
-        conditions.append(upper)
-    if experiment.as_of is not None:
-        conditions.append(f'e."timestamp" <= {parameters.bind(experiment.as_of)}')
-    event_level = [c for c in experiment.where if c.column not in logs.exposure_dimensions]
-    conditions += conditions_sql((*event_level, *metric.where), "e", parameters)
-    metric_events = render(
-        "quantile_events",
-        spine=spine.relation,
-        unit_filter=f'AND x."variant" IN ({", ".join(parameters.bind(v) for v in variants)})',
-        events=logs.events.view,
-        value=quote_identifier(value_column(experiment, metric.value)),
-        conditions="\n  AND ".join(conditions),
-    )
+    parameters = Parameters(engine.dialect)
+    metric_events = _metric_events(engine, experiment, logs, spine, variants, metric, parameters)
     probability = float(metric.quantile)
-
-    estimates = {
-        row[0]: (float(row[1]), int(row[2]))
-        for row in con.execute(
-            render("quantile_estimates", metric_events=metric_events),
-            {**spine.parameters, **parameters.values, "probability": probability},
-        ).fetchall()
-    }
+    estimates = _estimates(engine, metric_events, spine, parameters.copy(), probability)
     if not estimates:
         return {variant: QuantileSummary(0, 0, probability, None, None, None, experiment.alpha) for variant in variants}
-
-    thresholds = parameters.copy()
-    values_list = ", ".join(
-        f"({thresholds.bind(variant)}, CAST({thresholds.bind(estimate)} AS DOUBLE))"
-        for variant, (estimate, _) in estimates.items()
-    )
-    indicator_rows = con.execute(
-        render("quantile_indicator", metric_events=metric_events, thresholds=values_list),
-        {**spine.parameters, **thresholds.values},
-    ).fetchall()
-    ranks = {}
-    units = {}
-    for variant, n, below_mean, below_var, events_mean, events_var, covariance in indicator_rows:
-        units[variant] = int(n)
-        indicator = RatioMoments(
-            n=int(n), numerator_mean=float(below_mean), denominator_mean=float(events_mean),
-            numerator_variance=float(below_var or 0.0), denominator_variance=float(events_var or 0.0),
-            covariance=float(covariance or 0.0),
-        )
-        ranks[variant] = quantile_rank_bounds(indicator, probability, alpha=experiment.alpha)
-
-    bounds_parameters = parameters.copy()
-    selected, order = [], []
-    for variant, rank in ranks.items():
-        if rank.lower is None or rank.upper is None:
-            continue
-        only = f'FILTER (WHERE "variant" = {bounds_parameters.bind(variant)})'
-        for bound in ("lower", "upper"):
-            selected.append(f'quantile_cont("value", {bounds_parameters.bind(float(getattr(rank, bound)))}) {only}')
-            order.append((variant, bound))
-    bounds: dict[str, dict[str, float]] = {}
-    if selected:
-        row = con.execute(render("quantile_bounds", metric_events=metric_events, bounds=", ".join(selected)),
-                          {**spine.parameters, **bounds_parameters.values}).fetchone()
-        for (variant, bound), value in zip(order, row):
-            bounds.setdefault(variant, {})[bound] = None if value is None else float(value)
-
+    units, ranks = _rank_bounds(engine, metric_events, spine, parameters.copy(), estimates, probability, experiment.alpha)
+    bounds = _quantiles_at_ranks(engine, metric_events, spine, parameters.copy(), ranks)
     summaries = {}
     for variant in variants:
         estimate, events = estimates.get(variant, (None, 0))
@@ -117,3 +58,82 @@ def quantile_summaries(
             alpha=experiment.alpha,
         )
     return summaries
+
+
+def _metric_events(engine: Engine, experiment: Experiment, logs: PreparedLogs, spine: Spine, variants: Sequence[str],
+                   metric: Metric, parameters: Parameters) -> Query:
+    """The query of the metric's event values in the units' windows (a subquery of each pass)."""
+    time = metric_range(metric, experiment)
+    conditions = [f'e."event" = {parameters.bind(metric.event)}', time.lower(parameters)]
+    upper = time.upper(parameters)
+    if upper is not None:
+        conditions.append(upper)
+    if experiment.as_of is not None:
+        conditions.append(f'e."timestamp" <= {parameters.bind(experiment.as_of)}')
+    event_level = [c for c in experiment.where if c.column not in logs.exposure_dimensions]
+    conditions += conditions_sql((*event_level, *metric.where), "e", parameters)
+    return render(
+        "quantile_events",
+        engine.dialect,
+        spine=spine.relation,
+        unit_filter=f'AND x."variant" IN ({", ".join(parameters.bind(v) for v in variants)})',
+        events=logs.events.view,
+        value=quote_identifier(value_column(experiment, metric.value)),
+        conditions="\n  AND ".join(conditions),
+    )
+
+
+def _estimates(engine: Engine, metric_events: Query, spine: Spine, parameters: Parameters,
+               probability: float) -> dict[str, tuple[float, int]]:
+    """Pass 1: each variant's sample quantile and number of events."""
+    estimate = engine.dialect.quantile('"value"', parameters.bind(probability))
+    query = render("quantile_estimates", engine.dialect, {**spine.parameters, **parameters.values},
+                   metric_events=metric_events, estimate=estimate)
+    return {row[0]: (float(row[1]), int(row[2])) for row in engine.execute(query).values}
+
+
+def _rank_bounds(engine: Engine, metric_events: Query, spine: Spine, parameters: Parameters,
+                 estimates: Mapping[str, tuple[float, int]], probability: float,
+                 alpha: float) -> tuple[dict[str, int], dict[str, QuantileRanks]]:
+    """Pass 2: units per variant and the rank interval of each variant's quantile."""
+    from iterate.stats import RatioMoments, quantile_rank_bounds
+
+    values_list = ", ".join(
+        f"({parameters.bind(variant)}, CAST({parameters.bind(estimate)} AS DOUBLE))"
+        for variant, (estimate, _) in estimates.items()
+    )
+    query = render("quantile_indicator", engine.dialect, {**spine.parameters, **parameters.values},
+                   metric_events=metric_events, thresholds=values_list)
+    units, ranks = {}, {}
+    for variant, n, below_mean, below_var, events_mean, events_var, covariance in engine.execute(query).values:
+        units[variant] = int(n)
+        indicator = RatioMoments(
+            n=int(n), numerator_mean=float(below_mean), denominator_mean=float(events_mean),
+            numerator_variance=float(below_var or 0.0), denominator_variance=float(events_var or 0.0),
+            covariance=float(covariance or 0.0),
+        )
+        ranks[variant] = quantile_rank_bounds(indicator, probability, alpha=alpha)
+    return units, ranks
+
+
+def _quantiles_at_ranks(engine: Engine, metric_events: Query, spine: Spine, parameters: Parameters,
+                        ranks: Mapping[str, QuantileRanks]) -> dict[str, dict[str, float | None]]:
+    """Pass 3: each variant's empirical quantile at its lower and upper rank bounds."""
+    selected, order = [], []
+    for variant, rank in ranks.items():
+        if rank.lower is None or rank.upper is None:
+            continue
+        only = f'FILTER (WHERE "variant" = {parameters.bind(variant)})'
+        for bound in ("lower", "upper"):
+            selected.append(f'{engine.dialect.quantile(_VALUE, parameters.bind(float(getattr(rank, bound))))} {only}')
+            order.append((variant, bound))
+    bounds: dict[str, dict[str, float | None]] = {}
+    if selected:
+        query = render("quantile_bounds", engine.dialect, {**spine.parameters, **parameters.values},
+                       metric_events=metric_events, bounds=", ".join(selected))
+        for (variant, bound), value in zip(order, engine.execute(query).first()):
+            bounds.setdefault(variant, {})[bound] = None if value is None else float(value)
+    return bounds
+
+
+_VALUE = '"value"'

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from iterate.aggregation.parameters import Parameters, conditions_sql
+from iterate.aggregation.conditions import conditions_sql
 from iterate.config import Experiment
+from iterate.engines import Engine
 from iterate.ingest import PreparedLogs, dimension
-from iterate.templates import quote_identifier, render
+from iterate.templates import Parameters, quote_identifier, render
 
-if TYPE_CHECKING:
-    import duckdb
-
-SPINE = quote_identifier("iterate_exposed")
+SPINE_TABLE = "iterate_exposed"
+_UNITS_TABLE = "iterate_exposed_units"
 
 
 def segment_column(column: str) -> str:
@@ -33,7 +32,7 @@ class Spine:
     """The unit spine of an analysis, as the queries that read it see it.
 
     Attributes:
-        relation: What to read it from (after ``FROM``): the temp table's quoted name when
+        relation: What to read it from (after ``FROM``): the table's quoted name when
             materialized, else the spine's query in parentheses, which the reading query then
             computes itself (no table is written: at 50M events that saves a tenth of a second).
         parameters: Bind values ``relation`` needs (none for a table); their names start with
@@ -46,9 +45,8 @@ class Spine:
     first_exposure: datetime | None
 
 
-def build_spine(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs, *,
-                materialize: bool = True) -> Spine:
-    """The unit spine, materialized as a temp table unless ``materialize`` is false.
+def build_spine(engine: Engine, experiment: Experiment, logs: PreparedLogs, *, materialize: bool = True) -> Spine:
+    """The unit spine, materialized as a table unless ``materialize`` is false.
 
     Exposures are filtered on the experiment name (when the log has one), the as-of time, the
     experiment's unit conditions and, for exposures taken from the events log, the exposure event.
@@ -56,7 +54,33 @@ def build_spine(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: Pr
     (which needs the table: such a spine is always materialized). Read a spine that is not
     materialized from one query only, or it is computed once per query.
     """
-    parameters = Parameters("spine_")
+    dialect = engine.dialect
+    parameters = Parameters(dialect, "spine_")
+    exposure_filter = _exposure_filter(experiment, logs, parameters)
+    started = engine.execute(render("first_exposure", dialect, parameters.values, exposures=logs.exposures.view,
+                                    exposure_filter=exposure_filter)).first()[0]
+    exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
+    covariates = sorted({m.covariate for m in experiment.metrics if m.covariate is not None})
+    first_values = [(s, segment_column(s)) for s in exposure_segments] + [(c, covariate_column(c)) for c in covariates]
+    segment_columns = "".join(
+        f", {dialect.arg_min_keep_null(quote_identifier(dimension(column)), _TIME)} AS {quote_identifier(name)}"
+        for column, name in first_values
+    )
+    window_offset = dialect.seconds(parameters.bind(float(experiment.exposure_delay_seconds)))
+    query = render("exposed_units", dialect, parameters.values, exposures=logs.exposures.view,
+                   exposure_filter=exposure_filter, segment_columns=segment_columns, window_offset=window_offset)
+    event_segments = [s for s in experiment.segments if s not in logs.exposure_dimensions]
+    if not materialize and not event_segments:
+        return Spine(relation=f"({query.text})", parameters=query.parameters, first_exposure=started)
+    if not event_segments:
+        return Spine(relation=engine.create_table(SPINE_TABLE, query), parameters={}, first_exposure=started)
+    units = engine.create_table(_UNITS_TABLE, query)
+    return Spine(relation=_with_event_segments(engine, experiment, logs, units, event_segments), parameters={},
+                 first_exposure=started)
+
+
+def _exposure_filter(experiment: Experiment, logs: PreparedLogs, parameters: Parameters) -> str:
+    """The WHERE selecting the experiment's exposures: experiment name, exposure event, as-of, unit filters."""
     filters = []
     if logs.has_experiment_column:
         filters.append(f'"experiment" = {parameters.bind(experiment.name)}')
@@ -66,46 +90,23 @@ def build_spine(con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: Pr
         filters.append(f'"timestamp" <= {parameters.bind(experiment.as_of)}')
     unit_conditions = [c for c in experiment.where if c.column in logs.exposure_dimensions]
     filters += conditions_sql(unit_conditions, logs.exposures.view, parameters)
-    exposure_filter = ("WHERE " + " AND ".join(filters)) if filters else ""
-    filter_values = dict(parameters.values)
-    exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
-    covariates = sorted({m.covariate for m in experiment.metrics if m.covariate is not None})
-    segment_columns = "".join(
-        f", arg_min_null({quote_identifier(dimension(s))}, \"timestamp\") AS {quote_identifier(segment_column(s))}"
-        for s in exposure_segments
-    ) + "".join(
-        f", arg_min_null({quote_identifier(dimension(c))}, \"timestamp\") AS {quote_identifier(covariate_column(c))}"
-        for c in covariates
-    )
-    query = render(
-        "exposed_units",
-        exposures=logs.exposures.view,
-        exposure_filter=exposure_filter,
-        segment_columns=segment_columns,
-        exposure_delay=parameters.bind(float(experiment.exposure_delay_seconds)),
-    )
-    started = con.execute(f'SELECT min("timestamp") FROM {logs.exposures.view} {exposure_filter}',
-                          filter_values).fetchone()[0]
-    event_segments = [s for s in experiment.segments if s not in logs.exposure_dimensions]
-    if not materialize and not event_segments:
-        return Spine(relation=f"({query})", parameters=parameters.values, first_exposure=started)
-
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {SPINE} AS {query}", parameters.values)
-    if event_segments:
-        _add_event_segments(con, experiment, logs, event_segments)
-    return Spine(relation=SPINE, parameters={}, first_exposure=started)
+    return ("WHERE " + " AND ".join(filters)) if filters else ""
 
 
-def _add_event_segments(con, experiment: Experiment, logs: PreparedLogs, segments: list[str]) -> None:
-    parameters = Parameters()
+def _with_event_segments(engine: Engine, experiment: Experiment, logs: PreparedLogs, units: str,
+                         segments: list[str]) -> str:
+    """The spine table with segment values read from each unit's first event after exposure."""
+    dialect = engine.dialect
+    parameters = Parameters(dialect)
     time_condition = f'AND e."timestamp" <= {parameters.bind(experiment.as_of)}' if experiment.as_of else ""
     columns = ", ".join(
-        f'arg_min(e.{quote_identifier(dimension(s))}, e."timestamp") AS {quote_identifier(segment_column(s))}'
+        f'{dialect.arg_min(f"e.{quote_identifier(dimension(s))}", _EVENT_TIME)} AS {quote_identifier(segment_column(s))}'
         for s in segments
     )
-    query = render("event_segments", events=logs.events.view, exposed=SPINE, segment_columns=columns,
-                   time_condition=time_condition)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {SPINE} AS SELECT * FROM {SPINE} LEFT JOIN ({query}) USING (\"user_id\")",
-        parameters.values,
-    )
+    query = render("event_segments", dialect, parameters.values, events=logs.events.view, exposed=units,
+                   segment_columns=columns, time_condition=time_condition)
+    return engine.create_table(SPINE_TABLE, query)
+
+
+_EVENT_TIME = 'e."timestamp"'
+_TIME = '"timestamp"'

@@ -1,9 +1,10 @@
-"""Unit-level metrics (proportion, count, mean, ratio, retention, time to event) in one events scan.
+"""Per-unit metrics (every kind with ``per_unit``) in one events scan.
 
-Every metric is a ratio of per-unit sums (a mean is the ratio with denominator 1), so each one
-declares its per-unit aggregates; the aggregates of all metrics are merged into a single query
-over the events, grouped per variant and per segment with GROUPING SETS. The pre-exposure values
-of the same metrics (for the imbalance check) come from the same scan.
+Every per-unit metric is a ratio of per-unit sums (a mean is the ratio with denominator 1), so
+each kind declares its per-unit aggregates and value (:mod:`iterate.metrics`); the aggregates of
+all metrics are merged into a single query over the events, grouped per variant and per segment
+with GROUPING SETS. The pre-exposure values of the same metrics (for the imbalance check and
+CUPED) come from the same scan, and so do the exposure counts of the unit spine.
 """
 
 from __future__ import annotations
@@ -13,20 +14,33 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from iterate.aggregation.exposures import ExposureCounts, exposure_counts, exposure_summary_query
-from iterate.aggregation.parameters import Parameters, conditions_sql
+from iterate.aggregation.conditions import conditions_sql
+from iterate.aggregation.exposures import (
+    exposure_summary_columns,
+    ExposureCounts,
+    exposure_counts,
+    exposure_summary_query,
+)
+from iterate.aggregation.ranges import (
+    TimeRange,
+    aggregates_pre_period,
+    event_names,
+    metric_range,
+    pre_range,
+    scan_conditions,
+    scan_range,
+    scan_upper,
+)
 from iterate.aggregation.spine import Spine, covariate_column, segment_column
-from iterate.config import UNIT_METRIC_TYPES, Experiment, Metric, Side
+from iterate.config import Experiment, Metric, Side
+from iterate.engines import Dialect, Engine
 from iterate.ingest import PreparedLogs, value_column
-from iterate.templates import quote_identifier, render
+from iterate.metrics import UnitValue
+from iterate.templates import Parameters, quote_identifier, render
 
 if TYPE_CHECKING:
-    import duckdb
-
     from iterate.stats import RatioMoments
     from iterate.stats.cuped import JointMoments
-
-DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +58,7 @@ class GroupMoments:
         capped_units: Units whose value was capped.
         cap: The cap applied, if any.
         joint: Joint moments of the metric and its pre-exposure covariate (CUPED), if measured.
+        replicate: The A/A replicate of a calibration, ``None`` otherwise.
     """
 
     metric: str
@@ -62,7 +77,7 @@ class GroupMoments:
 @dataclass(frozen=True, slots=True)
 class UnitMetrics:
     """What the unit-metrics scan returns: moments per variant (and segment, or replicate), and the
-    exposure counts of the spine (``None`` when there was no unit-level metric to scan for)."""
+    exposure counts of the spine (``None`` when there was no per-unit metric to scan for)."""
 
     groups: list[GroupMoments]
     exposures: ExposureCounts | None = None
@@ -77,135 +92,173 @@ class Replicates:
     seed: int
 
 
-def _replicate_source(replicates: Replicates, parameters: Parameters) -> str:
-    """Units crossed with the replicates, each assigned to A or B by a hash of (unit, replicate, seed).
-
-    The hash of one combined key is taken (hash(a, b) in DuckDB combines its inputs' hashes by XOR,
-    which would tie replicates together); its top 53 bits give a uniform on [0, 1).
-    """
-    mixed = (f'hash(xor(hash(c."user_id"), CAST(r."replicate" * 11400714819323198485 % 18446744073709551616 '
-             f'+ {parameters.bind(replicates.seed)} AS UBIGINT)))')
-    uniform = f"CAST({mixed} >> 11 AS DOUBLE) * {2.0 ** -53!r}"
-    arm = f"CASE WHEN {uniform} < {parameters.bind(float(replicates.share))} THEN 'A' ELSE 'B' END"
-    return (f'SELECT c.* REPLACE ({arm} AS "variant"), r."replicate" '
-            f'FROM capped AS c, range({parameters.bind(int(replicates.count))}) AS r("replicate")')
+_EVENT_TIME = 'e."timestamp"'
+_WINDOW_START = 'x."window_start"'
 
 
-@dataclass(frozen=True, slots=True)
-class _Range:
-    """Event-time range relative to a unit: [anchor + start, anchor + end), end None for open."""
+class _UnitSql:
+    """The SQL vocabulary of the metric kinds (:class:`iterate.metrics.UnitSql`) on a dialect."""
 
-    anchor: str
-    start: float
-    end: float | None
+    def __init__(self, experiment: Experiment, parameters: Parameters, data_end: datetime | None) -> None:
+        self.experiment = experiment
+        self.parameters = parameters
+        self.dialect = parameters.dialect
+        self.data_end = data_end
 
-    def lower(self, parameters: Parameters) -> str:
-        return f'e."timestamp" >= x.{quote_identifier(self.anchor)}{_offset(self.start, parameters)}'
+    def total(self, side: Side) -> str:
+        if side.value:
+            return f"sum(e.{quote_identifier(value_column(self.experiment, side.value))})"
+        return "count(*)"
 
-    def upper(self, parameters: Parameters) -> str | None:
-        if self.end is None:
-            return None
-        return f'e."timestamp" < x.{quote_identifier(self.anchor)}{_offset(self.end, parameters)}'
+    def first_time(self) -> str:
+        return 'min(e."timestamp")'
 
+    def distinct_days(self) -> str:
+        return f"count(DISTINCT {self.dialect.utc_date(_EVENT_TIME)})"
 
-def _offset(seconds: float, parameters: Parameters) -> str:
-    if seconds == 0:
-        return ""
-    sign = "+" if seconds > 0 else "-"
-    return f" {sign} to_seconds({parameters.bind(abs(float(seconds)))})"
+    def zero_if_null(self, aggregate: str) -> str:
+        return f"coalesce({aggregate}, 0)"
 
+    def indicator(self, aggregate: str) -> str:
+        return f"CAST(coalesce({aggregate}, 0) > 0 AS INTEGER)"
 
-def metric_range(metric: Metric, experiment: Experiment) -> _Range:
-    """Event-time range of a metric, relative to the unit's window start."""
-    if metric.type == "retention" and metric.days is not None:
-        first, last = metric.days
-        return _Range("window_start", first * DAY, (last + 1) * DAY)
-    window = metric.window_seconds if metric.window is not None else experiment.window_seconds
-    return _Range("window_start", 0.0, window)
+    def hours_since_window_start(self, aggregate: str) -> str:
+        return f"({self.dialect.epoch_seconds(aggregate)} - {self.dialect.epoch_seconds(_WINDOW_START)}) / 3600.0"
 
-
-def uses_pre_period(metric: Metric, experiment: Experiment) -> bool:
-    """Whether the metric has a pre-exposure value: the same metric before exposure (imbalance
-    check, CUPED covariate) or a per-unit covariate column."""
-    return metric.covariate is not None or experiment.pre_seconds(metric) is not None
+    def when_observable(self, end: float, value: str) -> str:
+        if self.data_end is None:
+            return "CAST(NULL AS INTEGER)"
+        bind = self.parameters.bind
+        observable = f'x."window_start" + {self.dialect.seconds(bind(float(end)))} <= {bind(self.data_end)}'
+        return f"CASE WHEN {observable} THEN {value} END"
 
 
-def uses_cuped(metric: Metric, experiment: Experiment) -> bool:
-    """Whether the metric is adjusted with CUPED (a pre-exposure covariate or a covariate column)."""
-    return metric.covariate is not None or experiment.cuped_seconds(metric) is not None
-
-
-def _pre_aggregated(metric: Metric, experiment: Experiment) -> bool:
-    return metric.covariate is None and experiment.pre_seconds(metric) is not None
-
-
-class _Query:
+class _MetricsQuery:
     """Builder of the unit-metrics query: per-unit aggregates, values, caps and moments."""
 
-    def __init__(self, experiment: Experiment, logs: PreparedLogs) -> None:
+    def __init__(self, experiment: Experiment, logs: PreparedLogs, data_end: datetime | None, dialect: Dialect) -> None:
         self.experiment = experiment
         self.logs = logs
-        self.parameters = Parameters()
+        self.dialect = dialect
+        self.parameters = Parameters(dialect)
+        self.sql = _UnitSql(experiment, self.parameters, data_end)
+        self.metrics = [m for m in experiment.metrics if m.kind.per_unit]
+        self.events = event_names(self.metrics)
+        self.scan = scan_range(experiment, self.metrics) if self.metrics else None
         self.aggregates: list[str] = []
         self.by_expression: dict[str, str] = {}
         self.values: list[str] = []
         self.caps: list[str] = []
-        self.capped: list[str] = []
-        self.moments: list[str] = []
+        self.capped: list[tuple[str, str]] = []
+        self.moments: list[tuple[str, str]] = []
         self.needs_pooled_units = False
 
-    def aggregate(self, side: Side, time: _Range, scan: tuple[_Range, str | None], kind: str) -> str:
-        """Add a per-unit aggregate of ``side`` over ``time``; returns its alias."""
-        alias = f"a{len(self.by_expression)}"
+    def bind_scan(self) -> tuple[str, str | None]:
+        """The scan's lower and upper conditions (bound first, so that later uses share them)."""
+        return self.scan.lower(self.parameters), scan_upper(self.scan, self.parameters)
+
+    def aggregate(self, metric: Metric, side: Side, time: TimeRange, upper_of_scan: str | None) -> str:
+        """Add a per-unit aggregate of ``side`` over ``time``; returns a reference to it."""
         conditions = []
-        if len(self.event_names) > 1:
+        if len(self.events) > 1:
             conditions.append(f'e."event" = {self.parameters.bind(side.event)}')
-        scan_range, scan_upper = scan
-        if (time.anchor, time.start) != (scan_range.anchor, scan_range.start):
+        if (time.anchor, time.start) != (self.scan.anchor, self.scan.start):
             conditions.append(time.lower(self.parameters))
         upper = time.upper(self.parameters)
-        if upper is not None and upper != scan_upper:
+        if upper is not None and upper != upper_of_scan:
             conditions.append(upper)
         conditions += conditions_sql(side.where, "e", self.parameters)
         only = f" FILTER (WHERE {' AND '.join(conditions)})" if conditions else ""
-        if kind == "first_time":
-            expression = f'min(e."timestamp"){only}'
-        elif side.value:
-            expression = f"sum(e.{quote_identifier(value_column(self.experiment, side.value))}){only}"
-        else:
-            expression = f"count(*){only}"
-        if expression in self.by_expression:
-            return self.by_expression[expression]
-        self.by_expression[expression] = alias
-        self.aggregates.append(f"{expression} AS {quote_identifier(alias)}")
-        return alias
+        expression = metric.kind.aggregate(metric, side, self.sql) + only
+        if expression not in self.by_expression:
+            alias = f"a{len(self.by_expression)}"
+            self.by_expression[expression] = alias
+            self.aggregates.append(f"{expression} AS {quote_identifier(alias)}")
+        return f'u."{self.by_expression[expression]}"'
 
-    @property
-    def event_names(self) -> list[str]:
-        return sorted({side.event for metric in self.metrics for side in metric.sides})
+    def unit_value(self, metric: Metric, time: TimeRange, upper_of_scan: str | None) -> UnitValue:
+        """The metric's per-unit value over ``time``, from its kind's aggregates."""
+        aggregates = [self.aggregate(metric, side, time, upper_of_scan) for side in metric.sides]
+        return metric.kind.unit_value(metric, aggregates, self.sql)
 
-    @property
-    def metrics(self) -> list[Metric]:
-        return [m for m in self.experiment.metrics if m.type in UNIT_METRIC_TYPES]
+    def add_metric(self, index: int, metric: Metric, upper_of_scan: str | None) -> None:
+        """Add one metric's values (metric, pre-exposure), caps and moments, named ``m<index>_*``."""
+        m = f"m{index}"
+        value = self.unit_value(metric, metric_range(metric, self.experiment), upper_of_scan)
+        columns = [self._value(value.numerator, f"{m}_y")]
+        if value.denominator is not None:
+            columns.append(self._value(value.denominator, f"{m}_x"))
+        pre = self._pre_value(metric, upper_of_scan)
+        if pre is not None:
+            columns.append(self._value(pre.numerator, f"{m}_py"))
+            if pre.denominator is not None:
+                columns.append(self._value(pre.denominator, f"{m}_px"))
+        self._add_capped(metric, m, columns)
+        self._add_moments(metric, m, columns)
 
+    def _value(self, expression: str, column: str) -> str:
+        self.values.append(f'{expression} AS "{column}"')
+        return column
 
-def _scan_range(experiment: Experiment, metrics: Sequence[Metric]) -> _Range:
-    ranges = [metric_range(m, experiment) for m in metrics]
-    pre = [experiment.pre_seconds(m) for m in metrics if _pre_aggregated(m, experiment)]
-    if pre:
-        start_anchor, start = "first_exposure", -float(max(pre))
-    elif len({r.start for r in ranges}) == 1:
-        start_anchor, start = "window_start", ranges[0].start
-    else:
-        start_anchor, start = "window_start", min(r.start for r in ranges)
-    ends = [r.end for r in ranges]
-    end = None if any(e is None for e in ends) else max(ends)
-    # the upper bound is always relative to the window start
-    return _Range(start_anchor, start, end)
+    def _pre_value(self, metric: Metric, upper_of_scan: str | None) -> UnitValue | None:
+        if metric.covariate is not None:
+            column = quote_identifier(covariate_column(metric.covariate))
+            return UnitValue(f"coalesce(CAST(x.{column} AS DOUBLE), 0)")
+        if aggregates_pre_period(metric, self.experiment):
+            return self.unit_value(metric, pre_range(metric, self.experiment), upper_of_scan)
+        return None
+
+    def _add_capped(self, metric: Metric, m: str, columns: list[str]) -> None:
+        cap = self._cap_expression(metric, m)
+        for column in columns:
+            if cap is not None and column in (f"{m}_y", f"{m}_py"):
+                self.capped.append((f'least("{column}", {cap})', column))
+            else:
+                self.capped.append((f'"{column}"', column))
+        if cap is not None:
+            self.capped += [(f'CAST("{m}_y" > {cap} AS INTEGER)', f"{m}_capped"), (cap, f"{m}_cap")]
+            self.moments += [(f'sum("{m}_capped")', f"{m}_capped"), (f'max("{m}_cap")', f"{m}_cap")]
+
+    def _cap_expression(self, metric: Metric, m: str) -> str | None:
+        if metric.cap is None:
+            return None
+        if metric.cap.value is not None:
+            return f"CAST({self.parameters.bind(float(metric.cap.value))} AS DOUBLE)"
+        self.needs_pooled_units = True
+        percentile = self.dialect.quantile(f'"{m}_y"', self.parameters.bind(float(metric.cap.percentile)))
+        self.caps.append(f'{percentile} AS "{m}_cap"')
+        return f'caps."{m}_cap"'
+
+    def _add_moments(self, metric: Metric, m: str, columns: list[str]) -> None:
+        """Count, mean (exact sum) and variance of each value, and the covariances the delta
+        method and CUPED need (Deng et al. 2013, eq. 3; Deng et al. 2018, eq. 4)."""
+        has = set(columns)
+        moments = [(f'count("{m}_y")', f"{m}_n"), (f'count(*) - count("{m}_y")', f"{m}_missing")]
+        moments += self._mean_and_variance(f"{m}_y")
+        if f"{m}_x" in has:
+            moments += [*self._mean_and_variance(f"{m}_x"), (f'covar_samp("{m}_y", "{m}_x")', f"{m}_xy_cov")]
+        if f"{m}_py" in has:
+            moments += self._mean_and_variance(f"{m}_py")
+        if f"{m}_px" in has:
+            moments += [*self._mean_and_variance(f"{m}_px"), (f'covar_samp("{m}_py", "{m}_px")', f"{m}_pxy_cov")]
+        if self.experiment.uses_cuped(metric):
+            moments.append((f'covar_samp("{m}_y", "{m}_py")', f"{m}_y_py_cov"))
+            if f"{m}_x" in has:
+                moments.append((f'covar_samp("{m}_x", "{m}_py")', f"{m}_x_py_cov"))
+            if f"{m}_px" in has:
+                moments += [(f'covar_samp("{m}_y", "{m}_px")', f"{m}_y_px_cov"),
+                            (f'covar_samp("{m}_x", "{m}_px")', f"{m}_x_px_cov")]
+        self.moments += moments
+
+    def _mean_and_variance(self, column: str) -> list[tuple[str, str]]:
+        """Mean with an exact (compensated) sum: the same digits whatever the row order, and right
+        to the last digits even for values near 1e8; sample variance from the engine's ``var_samp``."""
+        mean = f'{self.dialect.exact_sum(quote_identifier(column))} / count("{column}")'
+        return [(mean, f"{column}_mean"), (f'var_samp("{column}")', f"{column}_var")]
 
 
 def unit_metric_moments(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     experiment: Experiment,
     logs: PreparedLogs,
     spine: Spine,
@@ -215,7 +268,7 @@ def unit_metric_moments(
     replicates: Replicates | None = None,
     exposure_segments: Sequence[str] = (),
 ) -> UnitMetrics:
-    """Per-variant and per-segment moments of every unit-level metric, from one events scan, and
+    """Per-variant and per-segment moments of every per-unit metric, from one events scan, and
     the exposure counts of the spine (per exposure segment too) from the same query.
 
     Units exposed to several variants are left out of the moments, and so are units of other
@@ -223,207 +276,84 @@ def unit_metric_moments(
     calibration), the analyzed units are instead re-randomized to two arms ``A`` and ``B`` in each
     replicate, and the moments are grouped per replicate and arm.
     """
-    query = _Query(experiment, logs)
-    metrics = query.metrics
-    if not metrics:
+    query = _MetricsQuery(experiment, logs, data_end, engine.dialect)
+    if not query.metrics:
         return UnitMetrics([])
-    parameters = query.parameters
-    scan = _scan_range(experiment, metrics)
-    scan_lower = scan.lower(parameters)
-    scan_upper = None if scan.end is None else _Range("window_start", 0.0, scan.end).upper(parameters)
-    scan_parts = (scan, scan_upper)
+    scan_lower, upper_of_scan = query.bind_scan()
+    for index, metric in enumerate(query.metrics):
+        query.add_metric(index, metric, upper_of_scan)
+    conditions = scan_conditions(query.events, scan_lower, upper_of_scan, experiment, logs, query.parameters)
+    rows = engine.execute(_render(query, spine, variants, replicates, exposure_segments, conditions)).dicts()
+    moments = [row for row in rows if row["row_kind"] == "moments"]
+    exposures = exposure_counts([row for row in rows if row["row_kind"] == "exposures"], exposure_segments)
+    return UnitMetrics([group for row in moments for group in _groups(row, query.metrics, experiment)], exposures)
 
-    for index, metric in enumerate(metrics):
-        _add_metric(query, index, metric, scan_parts, data_end)
 
-    scan_conditions = _scan_conditions(query.event_names, scan_lower, scan_upper, experiment, logs, parameters)
-
+def _render(query: _MetricsQuery, spine: Spine, variants: Sequence[str] | None, replicates: Replicates | None,
+            exposure_segments: Sequence[str], conditions: list[str]):
+    """The unit-metrics template filled from the builder."""
+    experiment, parameters = query.experiment, query.parameters
     segments = [quote_identifier(segment_column(s)) for s in experiment.segments]
+    capped_columns = ["user_id", "variant", *(segment_column(s) for s in experiment.segments),
+                      *(column for _, column in query.capped)]
     if replicates is None:
         group_source = "SELECT * FROM capped"
-        group_keys = "".join(f"{key}, " for key in ['"variant"', *segments])
+        group_keys = ["variant", *(segment_column(s) for s in experiment.segments)]
         grouping = "GROUPING SETS (" + ", ".join(['("variant")', *(f'("variant", {s})' for s in segments)]) + ")"
-        groupings = [f"GROUPING({s}) AS {quote_identifier('grouping:' + name)}"
-                     for s, name in zip(segments, experiment.segments)]
+        groupings = [(f"GROUPING({s})", f"grouping:{name}") for s, name in zip(segments, experiment.segments)]
     else:
-        group_source = _replicate_source(replicates, parameters)
-        group_keys, grouping, groupings = '"replicate", "variant", ', '"replicate", "variant"', []
+        group_source = _replicate_source(replicates, capped_columns, parameters)
+        group_keys, grouping, groupings = ["replicate", "variant"], '"replicate", "variant"', []
     unit_filter = "" if variants is None else f'AND "variant" IN ({", ".join(parameters.bind(v) for v in variants)})'
-    sql = render(
+    moment_columns = [*group_keys, *(alias for _, alias in groupings), *(alias for _, alias in query.moments)]
+    exposure_columns = exposure_summary_columns(exposure_segments)
+    summary = exposure_summary_query("spine", exposure_segments, query.dialect)
+    return render(
         "unit_metrics",
+        query.dialect,
+        {**spine.parameters, **parameters.values},
         spine=spine.relation,
         unit_filter=unit_filter,
-        events=logs.events.view,
-        scan_conditions="\n      AND ".join(scan_conditions),
+        events=query.logs.events.view,
+        scan_conditions="\n      AND ".join(conditions),
         unit_aggregates=", ".join(query.aggregates),
         segments="".join(f"{s}, " for s in segments),
         unit_values=", ".join(query.values),
         caps=", ".join(query.caps) or '1 AS "no_cap"',
         caps_source="units" if query.needs_pooled_units else "(SELECT 1)",
         caps_join=", caps" if query.caps else "",
-        capped_values=", ".join(query.capped),
-        moments=", ".join([*groupings, *query.moments]),
+        capped_values=", ".join(_aliased(query.capped)),
+        moments=", ".join(_aliased([*groupings, *query.moments])),
         group_source=group_source,
-        group_keys=group_keys,
+        group_keys="".join(f"{quote_identifier(key)}, " for key in group_keys),
         grouping=grouping,
-        exposure_counts=exposure_summary_query("spine", exposure_segments),
+        exposure_counts=summary,
+        moment_columns=_union_select(moment_columns, exposure_columns),
+        exposure_columns=_union_select(exposure_columns, moment_columns, own_first=False),
     )
-    cursor = con.execute(sql, {**spine.parameters, **parameters.values})
-    names = [column[0].lower() for column in cursor.description]
-    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-    moments = [row for row in rows if row["row_kind"] == "moments"]
-    exposures = exposure_counts([row for row in rows if row["row_kind"] == "exposures"], exposure_segments)
-    return UnitMetrics([group for row in moments for group in _groups(row, metrics, experiment)], exposures)
 
 
-def _scan_conditions(events: list[str], lower: str, upper: str | None, experiment: Experiment,
-                     logs: PreparedLogs, parameters: Parameters) -> list[str]:
-    """The WHERE of the metrics scan: event names, time range, as-of and event-level filters."""
-    event_condition = (
-        f'e."event" = {parameters.bind(events[0])}' if len(events) == 1
-        else f'e."event" IN ({", ".join(parameters.bind(name) for name in events)})'
-    )
-    conditions = [event_condition, lower]
-    if upper is not None:
-        conditions.append(upper)
-    if experiment.as_of is not None:
-        conditions.append(f'e."timestamp" <= {parameters.bind(experiment.as_of)}')
-    event_level = [c for c in experiment.where if c.column not in logs.exposure_dimensions]
-    return conditions + conditions_sql(event_level, "e", parameters)
+def _aliased(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    return [expression if expression == f'"{alias}"' else f'{expression} AS "{alias}"' for expression, alias in pairs]
 
 
-DUPLICATE_CHECK_UNITS = 200_000
+def _union_select(columns: Sequence[str], others: Sequence[str], *, own_first: bool = True) -> str:
+    """The select list of one branch of a two-branch union: every column of both branches in one
+    order (the first branch's, then the second's new ones), NULL where this branch has none."""
+    mine = set(columns)
+    ordered = dict.fromkeys([*columns, *others] if own_first else [*others, *columns])
+    return ", ".join(quote_identifier(c) if c in mine else f"NULL AS {quote_identifier(c)}" for c in ordered)
 
 
-@dataclass(frozen=True, slots=True)
-class Duplicates:
-    """Events read by the metrics that repeat an event of the same unit, name and timestamp.
-
-    Attributes:
-        groups: Events logged more than once (``None`` when the check was skipped).
-        extra_rows: Rows beyond the first of each.
-        checked: Whether the check ran.
-    """
-
-    groups: int | None
-    extra_rows: int | None
-    checked: bool = True
-
-
-def duplicate_events(
-    con: duckdb.DuckDBPyConnection, experiment: Experiment, logs: PreparedLogs, spine: Spine,
-    variants: Sequence[str], units: int,
-) -> Duplicates:
-    """Duplicate events among the metrics' events of analyzed units.
-
-    It takes a scan of the events grouped by unit, event and time, about the cost of all the
-    metrics together; so by default it runs up to ``DUPLICATE_CHECK_UNITS`` analyzed units and is
-    skipped beyond (``check_duplicates = true`` forces it, ``false`` turns it off).
-    """
-    metrics = [m for m in experiment.metrics if m.type in UNIT_METRIC_TYPES or m.type == "quantile"]
-    wanted = experiment.check_duplicates
-    if not metrics or wanted is False or (wanted is None and units > DUPLICATE_CHECK_UNITS):
-        return Duplicates(None, None, checked=False)
-    parameters = Parameters()
-    scan = _scan_range(experiment, metrics)
-    upper = None if scan.end is None else _Range("window_start", 0.0, scan.end).upper(parameters)
-    events = sorted({side.event for metric in metrics for side in metric.sides})
-    conditions = _scan_conditions(events, scan.lower(parameters), upper, experiment, logs, parameters)
-    query = render(
-        "duplicate_events", events=logs.events.view, spine=spine.relation,
-        unit_filter=f'AND x."variant" IN ({", ".join(parameters.bind(v) for v in variants)})',
-        scan_conditions="\n      AND ".join(conditions),
-    )
-    groups, extra = con.execute(query, {**spine.parameters, **parameters.values}).fetchone()
-    return Duplicates(int(groups), int(extra))
-
-
-def _add_metric(query: _Query, index: int, metric: Metric, scan: tuple[_Range, str | None], data_end: datetime | None) -> None:
-    experiment, parameters = query.experiment, query.parameters
-    m = f"m{index}"
-    time = metric_range(metric, experiment)
-    sides = metric.sides
-    kind = "first_time" if metric.type == "time_to_event" else "sum"
-    aliases = [query.aggregate(side, time, scan, kind) for side in sides]
-    y = f'u."{aliases[0]}"'
-    if metric.type in ("proportion", "retention"):
-        value = f"CAST(coalesce({y}, 0) > 0 AS INTEGER)"
-    elif metric.type == "time_to_event":
-        value = f'(epoch({y}) - epoch(x."window_start")) / 3600.0'
-    else:
-        value = f"coalesce({y}, 0)"
-    if metric.type == "retention":
-        if data_end is None:
-            value = "CAST(NULL AS INTEGER)"
-        else:
-            observable = f'x."window_start" + to_seconds({parameters.bind(float(time.end))}) <= {parameters.bind(data_end)}'
-            value = f"CASE WHEN {observable} THEN {value} END"
-    query.values.append(f'{value} AS "{m}_y"')
-    columns = [f"{m}_y"]
-    if metric.type == "ratio":
-        query.values.append(f'coalesce(u."{aliases[1]}", 0) AS "{m}_x"')
-        columns.append(f"{m}_x")
-    pre_ratio = False
-    if metric.covariate is not None:
-        column = quote_identifier(covariate_column(metric.covariate))
-        query.values.append(f'coalesce(CAST(x.{column} AS DOUBLE), 0) AS "{m}_py"')
-        columns.append(f"{m}_py")
-    elif _pre_aggregated(metric, experiment):
-        pre = _Range("first_exposure", -float(experiment.pre_seconds(metric)), 0.0)
-        pre_aliases = [query.aggregate(side, pre, scan, "sum") for side in sides]
-        pre_y = f'coalesce(u."{pre_aliases[0]}", 0)'
-        if metric.type == "proportion":
-            pre_y = f"CAST({pre_y} > 0 AS INTEGER)"
-        query.values.append(f'{pre_y} AS "{m}_py"')
-        columns.append(f"{m}_py")
-        if metric.type == "ratio":
-            pre_ratio = True
-            query.values.append(f'coalesce(u."{pre_aliases[1]}", 0) AS "{m}_px"')
-            columns.append(f"{m}_px")
-
-    cap = _cap_expression(query, metric, m)
-    for column in columns:
-        if cap is not None and column in (f"{m}_y", f"{m}_py"):
-            query.capped.append(f'least("{column}", {cap}) AS "{column}"')
-        else:
-            query.capped.append(f'"{column}"')
-    if cap is not None:
-        query.capped.append(f'CAST("{m}_y" > {cap} AS INTEGER) AS "{m}_capped", {cap} AS "{m}_cap"')
-        query.moments.append(f'sum("{m}_capped") AS "{m}_capped", max("{m}_cap") AS "{m}_cap"')
-
-    query.moments.append(f'count("{m}_y") AS "{m}_n", count(*) - count("{m}_y") AS "{m}_missing"')
-    query.moments.append(f'{_mean(f"{m}_y")} AS "{m}_y_mean", var_samp("{m}_y") AS "{m}_y_var"')
-    if metric.type == "ratio":
-        query.moments.append(
-            f'{_mean(f"{m}_x")} AS "{m}_x_mean", var_samp("{m}_x") AS "{m}_x_var", covar_samp("{m}_y", "{m}_x") AS "{m}_xy_cov"'
-        )
-    if uses_pre_period(metric, experiment):
-        query.moments.append(f'{_mean(f"{m}_py")} AS "{m}_py_mean", var_samp("{m}_py") AS "{m}_py_var"')
-        if pre_ratio:
-            query.moments.append(f'{_mean(f"{m}_px")} AS "{m}_px_mean", var_samp("{m}_px") AS "{m}_px_var", '
-                                 f'covar_samp("{m}_py", "{m}_px") AS "{m}_pxy_cov"')
-    if uses_cuped(metric, experiment):
-        query.moments.append(f'covar_samp("{m}_y", "{m}_py") AS "{m}_y_py_cov"')
-        if metric.type == "ratio":
-            query.moments.append(f'covar_samp("{m}_x", "{m}_py") AS "{m}_x_py_cov"')
-        if pre_ratio:
-            query.moments.append(f'covar_samp("{m}_y", "{m}_px") AS "{m}_y_px_cov", '
-                                 f'covar_samp("{m}_x", "{m}_px") AS "{m}_x_px_cov"')
-
-
-def _mean(column: str) -> str:
-    """Mean with a compensated (Kahan) sum: exact to the last digits even for values near 1e8."""
-    return f'fsum("{column}") / count("{column}")'
-
-
-def _cap_expression(query: _Query, metric: Metric, m: str) -> str | None:
-    if metric.cap is None:
-        return None
-    if metric.cap.value is not None:
-        return f"CAST({query.parameters.bind(float(metric.cap.value))} AS DOUBLE)"
-    query.needs_pooled_units = True
-    query.caps.append(f'quantile_cont("{m}_y", {query.parameters.bind(float(metric.cap.percentile))}) AS "{m}_cap"')
-    return f'caps."{m}_cap"'
+def _replicate_source(replicates: Replicates, capped_columns: Sequence[str], parameters: Parameters) -> str:
+    """Units crossed with the replicates, each assigned to A or B by a hash of (unit, replicate, seed)."""
+    dialect = parameters.dialect
+    uniform = dialect.unit_uniform('c."user_id"', 'r."replicate"', parameters.bind(replicates.seed))
+    arm = f"CASE WHEN {uniform} < {parameters.bind(float(replicates.share))} THEN 'A' ELSE 'B' END"
+    columns = ", ".join(f'{arm} AS "variant"' if column == "variant" else f"c.{quote_identifier(column)}"
+                        for column in capped_columns)
+    replicate_range = dialect.integer_range(parameters.bind(int(replicates.count)), "r", '"replicate"')
+    return f'SELECT {columns}, r."replicate" FROM capped AS c, {replicate_range}'
 
 
 def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) -> list[GroupMoments]:
@@ -442,12 +372,10 @@ def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) 
             variant=row["variant"],
             segment=segment,
             segment_value=segment_value,
-            moments=_ratio_moments(row, m, "y", "x", "xy_cov", n, metric.type == "ratio"),
-            pre_moments=(
-                _ratio_moments(row, m, "py", "px", "pxy_cov", n, _pre_aggregated(metric, experiment) and metric.type == "ratio")
-                if uses_pre_period(metric, experiment) else None
-            ),
-            joint=_joint(row, m, n) if uses_cuped(metric, experiment) else None,
+            moments=_ratio_moments(row, m, "y", "x", "xy_cov", n),
+            pre_moments=(_ratio_moments(row, m, "py", "px", "pxy_cov", n)
+                         if experiment.measures_pre_period(metric) else None),
+            joint=_joint(row, m, n) if experiment.uses_cuped(metric) else None,
             replicate=row.get("replicate"),
             missing_units=int(row[f"{m}_missing"]),
             capped_units=int(row.get(f"{m}_capped") or 0),
@@ -456,14 +384,18 @@ def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) 
     return groups
 
 
+def _number(row: dict[str, Any], key: str, default: float = 0.0) -> float:
+    value = row.get(key)
+    return default if value is None else float(value)
+
+
 def _joint(row: dict[str, Any], m: str, n: int) -> JointMoments:
     """Joint moments of (y, x, y0, x0): metric numerator and denominator, covariate numerator and
     denominator; a missing denominator is the constant 1 (mean 1, no variance)."""
     from iterate.stats.cuped import JointMoments
 
     def number(key: str, default: float = 0.0) -> float:
-        value = row.get(f"{m}_{key}")
-        return default if value is None else float(value)
+        return _number(row, f"{m}_{key}", default)
 
     has_x, has_px = f"{m}_x_mean" in row, f"{m}_px_mean" in row
     means = (number("y_mean"), number("x_mean", 1.0) if has_x else 1.0,
@@ -480,18 +412,16 @@ def _joint(row: dict[str, Any], m: str, n: int) -> JointMoments:
     return JointMoments(n=n, means=means, covariance=covariance)
 
 
-def _ratio_moments(row: dict[str, Any], m: str, y: str, x: str, covariance: str, n: int, is_ratio: bool) -> RatioMoments:
+def _ratio_moments(row: dict[str, Any], m: str, y: str, x: str, covariance: str, n: int) -> RatioMoments:
+    """Moments of (y, x) from the row; without an ``x`` column (not a ratio), x is the constant 1."""
     from iterate.stats import RatioMoments
 
-    def number(key: str) -> float:
-        value = row.get(f"{m}_{key}")
-        return 0.0 if value is None else float(value)
-
+    is_ratio = f"{m}_{x}_mean" in row
     return RatioMoments(
         n=n,
-        numerator_mean=number(f"{y}_mean"),
-        denominator_mean=number(f"{x}_mean") if is_ratio else 1.0,
-        numerator_variance=number(f"{y}_var"),
-        denominator_variance=number(f"{x}_var") if is_ratio else 0.0,
-        covariance=number(covariance) if is_ratio else 0.0,
+        numerator_mean=_number(row, f"{m}_{y}_mean"),
+        denominator_mean=_number(row, f"{m}_{x}_mean") if is_ratio else 1.0,
+        numerator_variance=_number(row, f"{m}_{y}_var"),
+        denominator_variance=_number(row, f"{m}_{x}_var") if is_ratio else 0.0,
+        covariance=_number(row, f"{m}_{covariance}") if is_ratio else 0.0,
     )

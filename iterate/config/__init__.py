@@ -6,8 +6,6 @@ from iterate.config.durations import parse_duration
 from iterate.config.model import (
     EVENT_COLUMNS,
     EXPOSURE_COLUMNS,
-    METRIC_TYPES,
-    UNIT_METRIC_TYPES,
     Cap,
     Condition,
     Experiment,
@@ -18,6 +16,6 @@ from iterate.config.model import (
 from iterate.config.toml import load_config, parse_config, parse_timestamp
 
 __all__ = [
-    "EVENT_COLUMNS", "EXPOSURE_COLUMNS", "METRIC_TYPES", "UNIT_METRIC_TYPES", "Cap", "Condition", "Experiment",
-    "Metric", "Side", "Source", "load_config", "parse_config", "parse_duration", "parse_timestamp",
+    "EVENT_COLUMNS", "EXPOSURE_COLUMNS", "Cap", "Condition", "Experiment", "Metric", "Side", "Source",
+    "load_config", "parse_config", "parse_duration", "parse_timestamp",
 ]

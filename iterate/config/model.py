@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from iterate.config.durations import parse_duration
 from iterate.errors import ConfigError
 
-MetricType = Literal["proportion", "mean", "count", "ratio", "quantile", "retention", "time_to_event"]
+if TYPE_CHECKING:
+    from iterate.metrics import MetricKind
+
 Role = Literal["success", "guardrail", "deterioration"]
 Direction = Literal["increase", "decrease"]
 Operator = Literal["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge"]
@@ -33,22 +35,23 @@ Correction = Literal["holm", "bonferroni", "benjamini-hochberg", "none"]
 MarginType = Literal["relative", "absolute"]
 SequentialMethod = Literal["msprt", "confidence_sequence"]
 Spending = Literal["obrien-fleming", "pocock", "power"]
-Engine = Literal["frequentist", "bayesian", "both"]
+Inference = Literal["frequentist", "bayesian", "both"]
 
-METRIC_TYPES: tuple[str, ...] = ("proportion", "mean", "count", "ratio", "quantile", "retention", "time_to_event")
-ROLES: tuple[str, ...] = ("success", "guardrail", "deterioration")
-DIRECTIONS: tuple[str, ...] = ("increase", "decrease")
-OPERATORS: tuple[str, ...] = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge")
-CORRECTIONS: tuple[str, ...] = ("holm", "bonferroni", "benjamini-hochberg", "none")
-MARGIN_TYPES: tuple[str, ...] = ("relative", "absolute")
-SEQUENTIAL_METHODS: tuple[str, ...] = ("msprt", "confidence_sequence")
-SPENDINGS: tuple[str, ...] = ("obrien-fleming", "pocock", "power")
-ENGINES: tuple[str, ...] = ("frequentist", "bayesian", "both")
+ROLES: tuple[str, ...] = get_args(Role)
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+OPERATORS: tuple[str, ...] = get_args(Operator)
+CORRECTIONS: tuple[str, ...] = get_args(Correction)
+MARGIN_TYPES: tuple[str, ...] = get_args(MarginType)
+SEQUENTIAL_METHODS: tuple[str, ...] = get_args(SequentialMethod)
+SPENDINGS: tuple[str, ...] = get_args(Spending)
+INFERENCES: tuple[str, ...] = get_args(Inference)
 
 EVENT_COLUMNS: tuple[str, ...] = ("user_id", "timestamp", "event", "value", "variant", "experiment")
 EXPOSURE_COLUMNS: tuple[str, ...] = ("user_id", "experiment", "variant", "timestamp")
-UNIT_METRIC_TYPES: tuple[str, ...] = ("proportion", "mean", "count", "ratio", "retention", "time_to_event")
-CUPED_TYPES: tuple[str, ...] = ("proportion", "mean", "count", "ratio")
+
+_DATA = {"toml": "data"}
+_COLUMNS = {"toml": "columns"}
+_METRICS = {"toml": "metrics"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +90,13 @@ class Metric:
 
     Attributes:
         name: Identifier shown in reports.
-        type: ``proportion`` (unit did ``event``), ``count`` (events per unit), ``mean`` (per-unit
-            sum of ``value``, or 1 per event), ``ratio`` (sum of ``numerator`` over sum of
-            ``denominator``, per-unit sums, delta method), ``quantile`` (the ``quantile`` of event
-            values, clustered by unit), ``retention`` (unit active within ``days`` after exposure),
-            ``time_to_event`` (hours from window start to the unit's first ``event``, among units
-            that did it).
+        type: The metric's kind, a name of :data:`iterate.metrics.METRIC_KINDS`: ``proportion``
+            (unit did ``event``), ``count`` (events per unit), ``mean`` (per-unit sum of ``value``,
+            or 1 per event), ``ratio`` (sum of ``numerator`` over sum of ``denominator``, per-unit
+            sums, delta method), ``quantile`` (the ``quantile`` of event values, clustered by
+            unit), ``retention`` (unit active within ``days`` after exposure), ``time_to_event``
+            (hours from window start to the unit's first ``event``, among units that did it),
+            ``active_days`` (distinct UTC dates with the event in the window).
         event: Event name (all types but ``ratio``).
         value: Numeric column of the events log (``mean``, ``quantile``).
         role: ``success``, ``guardrail`` or ``deterioration``.
@@ -115,7 +119,7 @@ class Metric:
     """
 
     name: str
-    type: MetricType
+    type: str
     event: str | None = None
     value: str | None = None
     role: Role = "success"
@@ -125,7 +129,7 @@ class Metric:
     numerator: Side | None = None
     denominator: Side | None = None
     quantile: float | None = None
-    days: tuple[int, int] | None = None
+    days: tuple[int, int] | None = field(default=None, metadata={"toml_keys": ("day", "days")})
     cap: Cap | None = None
     margin: float | None = None
     margin_type: MarginType = "relative"
@@ -138,11 +142,16 @@ class Metric:
         return None if self.window is None else parse_duration(self.window)
 
     @property
+    def kind(self) -> MetricKind:
+        """What the metric's ``type`` declares (:mod:`iterate.metrics`)."""
+        from iterate.metrics import METRIC_KINDS
+
+        return METRIC_KINDS[self.type]
+
+    @property
     def sides(self) -> tuple[Side, ...]:
-        """Event aggregates this metric reads: ``(numerator, denominator)`` or one side."""
-        if self.type == "ratio":
-            return tuple(side for side in (self.numerator, self.denominator) if side is not None)
-        return (Side(event=self.event or "", value=self.value, where=self.where),)
+        """Event aggregates this metric reads: ``(numerator, denominator)`` of a ratio, else one side."""
+        return self.kind.sides(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +205,7 @@ class Experiment:
             a group-sequential look, and reaching it without a decision gives ``inconclusive``.
         max_duration: Planned maximum duration (e.g. ``"28d"``) after the first exposure; reaching it
             without a decision gives ``inconclusive``.
-        engine: ``frequentist`` decisions; ``bayesian`` or ``both`` add posterior summaries.
+        inference: ``frequentist`` decisions; ``bayesian`` or ``both`` add posterior summaries.
         prior_std: Standard deviation of a normal prior on the relative effect (None: flat prior).
         check_duplicates: Count duplicate events (an extra scan of the events): ``None`` does it up to
             200,000 analyzed units and skips it beyond, ``True`` / ``False`` force it.
@@ -204,7 +213,7 @@ class Experiment:
 
     name: str
     control: str
-    metrics: tuple[Metric, ...]
+    metrics: tuple[Metric, ...] = field(metadata=_METRICS)
     alpha: float = 0.05
     window: str | None = None
     expected_split: Mapping[str, float] | None = None
@@ -213,11 +222,12 @@ class Experiment:
     where: tuple[Condition, ...] = ()
     exposure_delay: str | None = None
     as_of: datetime | None = None
-    exposure_event: str | None = None
-    events: Source | None = None
-    exposures: Source | None = None
-    event_columns: Mapping[str, str] = field(default_factory=lambda: {c: c for c in EVENT_COLUMNS})
-    exposure_columns: Mapping[str, str] = field(default_factory=lambda: {c: c for c in EXPOSURE_COLUMNS})
+    exposure_event: str | None = field(default=None, metadata=_DATA)
+    events: Source | None = field(default=None, metadata=_DATA)
+    exposures: Source | None = field(default=None, metadata=_DATA)
+    event_columns: Mapping[str, str] = field(default_factory=lambda: {c: c for c in EVENT_COLUMNS}, metadata=_COLUMNS)
+    exposure_columns: Mapping[str, str] = field(default_factory=lambda: {c: c for c in EXPOSURE_COLUMNS},
+                                                metadata=_COLUMNS)
     srm_threshold: float = 0.001
     multiple_exposure_threshold: float = 0.01
     pre_period: str | None = "7d"
@@ -230,7 +240,7 @@ class Experiment:
     spending_rho: float = 3.0
     planned_units: int | None = None
     max_duration: str | None = None
-    engine: Engine = "frequentist"
+    inference: Inference = "frequentist"
     prior_std: float | None = None
     check_duplicates: bool | None = None
 
@@ -256,7 +266,7 @@ class Experiment:
 
     def cuped_seconds(self, metric: Metric) -> float | None:
         """Length of the pre-exposure period used as the CUPED covariate of ``metric``, or ``None``."""
-        if metric.type not in CUPED_TYPES or metric.covariate is not None or metric.cuped is False:
+        if not metric.kind.cuped or metric.covariate is not None or metric.cuped is False:
             return None
         if isinstance(metric.cuped, str):
             return parse_duration(metric.cuped)
@@ -268,9 +278,18 @@ class Experiment:
 
     def pre_seconds(self, metric: Metric) -> float | None:
         """Length of the pre-exposure period measured for ``metric`` (CUPED covariate and imbalance check)."""
-        if metric.type not in CUPED_TYPES:
+        if not metric.kind.cuped:
             return None
         return self.cuped_seconds(metric) or self.pre_period_seconds
+
+    def measures_pre_period(self, metric: Metric) -> bool:
+        """Whether ``metric`` has a pre-exposure value: the same metric before exposure (imbalance
+        check, CUPED covariate) or a per-unit covariate column."""
+        return metric.covariate is not None or self.pre_seconds(metric) is not None
+
+    def uses_cuped(self, metric: Metric) -> bool:
+        """Whether ``metric`` is adjusted with CUPED (a pre-exposure covariate or a covariate column)."""
+        return metric.covariate is not None or self.cuped_seconds(metric) is not None
 
     @property
     def pre_period_seconds(self) -> float | None:
@@ -305,7 +324,7 @@ def experiment_problems(experiment: Experiment) -> list[str]:
     problems += _choice_problem("[experiment]", "correction", experiment.correction, CORRECTIONS)
     problems += _choice_problem("[experiment]", "sequential_method", experiment.sequential_method, SEQUENTIAL_METHODS)
     problems += _choice_problem("[experiment]", "spending", experiment.spending, SPENDINGS)
-    problems += _choice_problem("[experiment]", "engine", experiment.engine, ENGINES)
+    problems += _choice_problem("[experiment]", "inference", experiment.inference, INFERENCES)
     problems += _duration("[experiment] cuped", experiment.cuped)
     problems += _duration("[experiment] max_duration", experiment.max_duration)
     if experiment.check_duplicates is not None and not isinstance(experiment.check_duplicates, bool):
@@ -330,7 +349,7 @@ def experiment_problems(experiment: Experiment) -> list[str]:
         problems.append(f"[experiment] as_of == {experiment.as_of!r}, must be a date-time like 2026-01-20T00:00:00Z")
     if not isinstance(experiment.segments, tuple) or not all(isinstance(s, str) and s for s in experiment.segments):
         problems.append(f"[experiment] segments == {experiment.segments!r}, must be a list of column names")
-    problems += _conditions_problems("[experiment] where", experiment.where)
+    problems += conditions_problems("[experiment] where", experiment.where)
     problems += _split_problems(experiment)
     if not experiment.metrics:
         problems.append("no [[metrics]]: add at least one metric to analyze")
@@ -350,43 +369,17 @@ def experiment_problems(experiment: Experiment) -> list[str]:
 
 
 def metric_problems(metric: Metric, where: str) -> list[str]:
-    """Every problem of one metric's values."""
-    problems = _choice_problem(where, "type", metric.type, METRIC_TYPES)
+    """Every problem of one metric's values: the common keys here, the kind-specific ones from its kind."""
+    from iterate.metrics import METRIC_KINDS
+
+    kind = METRIC_KINDS.get(metric.type) if isinstance(metric.type, str) else None
+    problems = _choice_problem(where, "type", metric.type, tuple(METRIC_KINDS))
     problems += _choice_problem(where, "role", metric.role, ROLES)
     problems += _choice_problem(where, "direction", metric.direction, DIRECTIONS)
     problems += _duration(f"{where} window", metric.window)
-    problems += _conditions_problems(f"{where} where", metric.where)
-    if metric.type == "ratio":
-        for label, side in (("numerator", metric.numerator), ("denominator", metric.denominator)):
-            if side is None:
-                problems.append(f"{where}: a ratio needs `{label} = {{ event = \"...\" }}`")
-            else:
-                problems += _side_problems(f"{where} {label}", side)
-        if metric.event is not None or metric.value is not None:
-            problems.append(f"{where}: a ratio takes `numerator` and `denominator`, not `event` / `value`")
-    else:
-        if not isinstance(metric.event, str) or not metric.event:
-            problems.append(f"{where}: `event` is missing; name the event this metric reads")
-        if metric.numerator is not None or metric.denominator is not None:
-            problems.append(f"{where}: `numerator` / `denominator` only apply to type = \"ratio\"")
-        if metric.value is not None and (not isinstance(metric.value, str) or not metric.value):
-            problems.append(f"{where}: value == {metric.value!r}, must be the name of a numeric column")
-        elif metric.value is not None and metric.type not in ("mean", "quantile"):
-            problems.append(f"{where}: `value` only applies to type = \"mean\" or \"quantile\"; remove it or change the type")
-    if metric.type == "quantile":
-        if metric.value is None:
-            problems.append(f"{where}: a quantile metric needs `value`, the column whose quantile is taken")
-        if not _is_number(metric.quantile) or not 0 < metric.quantile < 1:
-            problems.append(f"{where}: quantile == {metric.quantile!r}, must be in (0, 1), such as 0.95")
-    elif metric.quantile is not None:
-        problems.append(f"{where}: `quantile` only applies to type = \"quantile\"")
-    if metric.type == "retention":
-        days = metric.days
-        if not (isinstance(days, tuple) and len(days) == 2 and all(isinstance(d, int) and not isinstance(d, bool) for d in days)
-                and 0 <= days[0] <= days[1]):
-            problems.append(f"{where}: retention needs `day = N` or `days = [first, last]` with 0 <= first <= last")
-    elif metric.days is not None:
-        problems.append(f"{where}: `day` / `days` only apply to type = \"retention\"")
+    problems += conditions_problems(f"{where} where", metric.where)
+    if kind is not None:
+        problems += kind.problems(metric, where)
     problems += _choice_problem(where, "margin_type", metric.margin_type, MARGIN_TYPES)
     if metric.margin is not None and (not _is_number(metric.margin) or metric.margin < 0):
         problems.append(f"{where}: margin == {metric.margin!r}, must be a number >= 0 (e.g. 0.02 for 2%)")
@@ -394,33 +387,33 @@ def metric_problems(metric: Metric, where: str) -> list[str]:
         problems.append(f"{where}: `margin` applies to guardrails (role = \"guardrail\")")
     if metric.cuped is not None and not isinstance(metric.cuped, bool):
         problems += _duration(f"{where} cuped", metric.cuped)
-    if (metric.cuped not in (None, False) or metric.covariate is not None) and metric.type not in CUPED_TYPES:
-        problems.append(f"{where}: CUPED applies to proportion, count, mean and ratio metrics, not {metric.type}")
+    if (metric.cuped not in (None, False) or metric.covariate is not None) and kind is not None and not kind.cuped:
+        cuped_kinds = [name for name, other in METRIC_KINDS.items() if other.cuped]
+        problems.append(f"{where}: CUPED applies to {', '.join(cuped_kinds[:-1])} and {cuped_kinds[-1]} metrics, "
+                        f"not {metric.type}")
     if metric.covariate is not None and (not isinstance(metric.covariate, str) or not metric.covariate):
         problems.append(f"{where}: covariate == {metric.covariate!r}, must be a column name")
     if metric.cap is not None:
-        cap = metric.cap
-        if (cap.value is None) == (cap.percentile is None):
-            problems.append(f"{where}: cap must be a number (cap = 1000) or a percentile (cap = {{ percentile = 0.99 }})")
-        elif cap.percentile is not None and (not _is_number(cap.percentile) or not 0 < cap.percentile < 1):
-            problems.append(f"{where}: cap percentile == {cap.percentile!r}, must be in (0, 1), such as 0.99")
-        elif cap.value is not None and not _is_number(cap.value):
-            problems.append(f"{where}: cap == {cap.value!r}, must be a number")
-        if metric.type in ("proportion", "retention", "quantile"):
-            problems.append(f"{where}: cap does not apply to type = \"{metric.type}\"")
+        problems += _cap_problems(metric, where, kind)
     return problems
 
 
-def _side_problems(where: str, side: Side) -> list[str]:
+def _cap_problems(metric: Metric, where: str, kind: MetricKind | None) -> list[str]:
+    cap = metric.cap
     problems = []
-    if not isinstance(side.event, str) or not side.event:
-        problems.append(f"{where}: `event` is missing")
-    if side.value is not None and (not isinstance(side.value, str) or not side.value):
-        problems.append(f"{where}: value == {side.value!r}, must be the name of a numeric column")
-    return problems + _conditions_problems(f"{where} where", side.where)
+    if (cap.value is None) == (cap.percentile is None):
+        problems.append(f"{where}: cap must be a number (cap = 1000) or a percentile (cap = {{ percentile = 0.99 }})")
+    elif cap.percentile is not None and (not _is_number(cap.percentile) or not 0 < cap.percentile < 1):
+        problems.append(f"{where}: cap percentile == {cap.percentile!r}, must be in (0, 1), such as 0.99")
+    elif cap.value is not None and not _is_number(cap.value):
+        problems.append(f"{where}: cap == {cap.value!r}, must be a number")
+    if kind is not None and not kind.cappable:
+        problems.append(f"{where}: cap does not apply to type = \"{metric.type}\"")
+    return problems
 
 
-def _conditions_problems(where: str, conditions: tuple[Condition, ...]) -> list[str]:
+def conditions_problems(where: str, conditions: tuple[Condition, ...]) -> list[str]:
+    """Every problem of a ``where`` table's conditions."""
     problems = []
     for condition in conditions:
         problems += _choice_problem(where, f"operator on `{condition.column}`", condition.operator, OPERATORS)
@@ -489,3 +482,27 @@ def nearest(word: str, choices: tuple[str, ...] | list[str]) -> str:
 def unknown_key(where: str, key: str, valid: tuple[str, ...]) -> str:
     """Message for an unknown key, naming the nearest valid one (or listing them)."""
     return f"{where}: unknown key `{key}`{nearest(key, valid) or '; valid keys: ' + ', '.join(valid)}"
+
+
+def _toml_keys(cls: type, section: str | None = None) -> tuple[str, ...]:
+    """Keys of ``cls``'s fields as written in TOML (fields of another ``section`` left out)."""
+    return tuple(
+        key
+        for item in fields(cls)
+        if item.metadata.get("toml") == section
+        for key in item.metadata.get("toml_keys", (item.name,))
+    )
+
+
+EXPERIMENT_KEYS: tuple[str, ...] = _toml_keys(Experiment)
+"""Keys of ``[experiment]``, derived from :class:`Experiment`."""
+DATA_KEYS: tuple[str, ...] = _toml_keys(Experiment, "data")
+"""Keys of ``[data]``."""
+METRIC_KEYS: tuple[str, ...] = _toml_keys(Metric)
+"""Keys of each ``[[metrics]]`` table (``days`` is written ``day = N`` or ``days = [a, b]``)."""
+SIDE_KEYS: tuple[str, ...] = _toml_keys(Side)
+"""Keys of a ratio's ``numerator`` / ``denominator`` table."""
+SOURCE_KEYS: tuple[str, ...] = _toml_keys(Source)
+"""Keys of a ``[data]`` source given as a table."""
+RENAMED_KEYS: Mapping[str, str] = {"engine": "inference"}
+"""``[experiment]`` keys of earlier versions, and their new names."""

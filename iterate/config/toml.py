@@ -13,9 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from iterate.config.model import (
+    DATA_KEYS,
     EVENT_COLUMNS,
+    EXPERIMENT_KEYS,
     EXPOSURE_COLUMNS,
+    METRIC_KEYS,
     OPERATORS,
+    RENAMED_KEYS,
+    SIDE_KEYS,
+    SOURCE_KEYS,
     Cap,
     Condition,
     Experiment,
@@ -27,19 +33,6 @@ from iterate.config.model import (
 from iterate.errors import ConfigError
 
 _TOP_KEYS = ("experiment", "data", "columns", "metrics")
-_EXPERIMENT_KEYS = (
-    "name", "control", "alpha", "window", "expected_split", "srm_threshold", "correction", "segments",
-    "where", "exposure_delay", "as_of", "multiple_exposure_threshold", "pre_period", "imbalance_threshold",
-    "cuped", "sequential", "sequential_method", "looks", "spending", "spending_rho", "planned_units", "max_duration",
-    "engine", "prior_std", "check_duplicates",
-)
-_DATA_KEYS = ("events", "exposures", "exposure_event")
-_SOURCE_KEYS = ("path", "table")
-_METRIC_KEYS = (
-    "name", "type", "event", "value", "role", "direction", "where", "window", "numerator", "denominator",
-    "quantile", "day", "days", "cap", "margin", "margin_type", "cuped", "covariate",
-)
-_SIDE_KEYS = ("event", "value", "where")
 
 
 def load_config(path: str | Path) -> Experiment:
@@ -63,27 +56,32 @@ def load_config(path: str | Path) -> Experiment:
 
 
 def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, origin: str = "config") -> Experiment:
-    """Build an :class:`Experiment` from a parsed TOML document, listing every problem at once."""
+    """Build an :class:`Experiment` from a parsed TOML document, listing every problem at once.
+
+    Keys left out take the defaults of :class:`Experiment` and :class:`Metric`.
+    """
     problems: list[str] = []
     problems += [unknown_key("top level", key, _TOP_KEYS) for key in document if key not in _TOP_KEYS]
 
     section = _table(document, "experiment", problems)
-    problems += [unknown_key("[experiment]", k, _EXPERIMENT_KEYS) for k in section if k not in _EXPERIMENT_KEYS]
+    for key in section:
+        if key in RENAMED_KEYS:
+            new = RENAMED_KEYS[key]
+            problems.append(f"[experiment] `{key}` is now called `{new}`; rename it: {new} = {_toml(section[key])}")
+        elif key not in EXPERIMENT_KEYS:
+            problems.append(unknown_key("[experiment]", key, EXPERIMENT_KEYS))
     for required in ("name", "control"):
         if not isinstance(section.get(required), str) or not section.get(required):
             problems.append(f"[experiment] `{required}` is missing or not a string; add {required} = \"...\"")
 
     data = _table(document, "data", problems)
-    problems += [unknown_key("[data]", k, _DATA_KEYS) for k in data if k not in _DATA_KEYS]
-    sources = {key: _source(data.get(key), key, base_dir, problems) for key in ("events", "exposures")}
+    problems += [unknown_key("[data]", k, DATA_KEYS) for k in data if k not in DATA_KEYS]
     exposure_event = data.get("exposure_event")
     if exposure_event is not None and (not isinstance(exposure_event, str) or not exposure_event):
         problems.append(f"[data] exposure_event == {exposure_event!r}, must be an event name")
 
     columns = _table(document, "columns", problems)
     problems += [unknown_key("[columns]", k, ("events", "exposures")) for k in columns if k not in ("events", "exposures")]
-    event_columns = _column_map(columns.get("events", {}), "events", EVENT_COLUMNS, problems)
-    exposure_columns = _column_map(columns.get("exposures", {}), "exposures", EXPOSURE_COLUMNS, problems)
 
     raw_metrics = document.get("metrics", [])
     if not isinstance(raw_metrics, list):
@@ -91,42 +89,17 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, o
         raw_metrics = []
     metrics = [m for m in (_metric(raw, position, problems) for position, raw in enumerate(raw_metrics, 1)) if m]
 
-    split = section.get("expected_split")
-    segments = section.get("segments", ())
-    pre_period = section.get("pre_period", "7d")
+    settings = {key: _experiment_value(key, value, problems) for key, value in section.items() if key in EXPERIMENT_KEYS}
+    settings.update(name=section.get("name") or "unnamed", control=section.get("control") or "control")
     try:
         experiment = Experiment(
-            name=section.get("name") or "unnamed",
-            control=section.get("control") or "control",
             metrics=tuple(metrics),
-            alpha=section.get("alpha", 0.05),
-            window=section.get("window"),
-            expected_split=dict(split) if isinstance(split, dict) else split,
-            correction=section.get("correction", "holm"),
-            segments=tuple(segments) if isinstance(segments, list) else segments,
-            where=_conditions(section.get("where"), "[experiment] where", problems),
-            exposure_delay=section.get("exposure_delay"),
-            as_of=_as_of(section.get("as_of"), problems),
             exposure_event=exposure_event,
-            srm_threshold=section.get("srm_threshold", 0.001),
-            multiple_exposure_threshold=section.get("multiple_exposure_threshold", 0.01),
-            pre_period=None if pre_period is False else pre_period,
-            imbalance_threshold=section.get("imbalance_threshold", 0.001),
-            cuped=section.get("cuped"),
-            sequential=section.get("sequential", False),
-            sequential_method=section.get("sequential_method", "msprt"),
-            looks=section.get("looks"),
-            spending=section.get("spending", "obrien-fleming"),
-            spending_rho=section.get("spending_rho", 3.0),
-            planned_units=section.get("planned_units"),
-            max_duration=section.get("max_duration"),
-            engine=section.get("engine", "frequentist"),
-            prior_std=section.get("prior_std"),
-            check_duplicates=section.get("check_duplicates"),
-            events=sources["events"],
-            exposures=sources["exposures"],
-            event_columns=event_columns,
-            exposure_columns=exposure_columns,
+            events=_source(data.get("events"), "events", base_dir, problems),
+            exposures=_source(data.get("exposures"), "exposures", base_dir, problems),
+            event_columns=_column_map(columns.get("events", {}), "events", EVENT_COLUMNS, problems),
+            exposure_columns=_column_map(columns.get("exposures", {}), "exposures", EXPOSURE_COLUMNS, problems),
+            **settings,
         )
     except ConfigError as error:
         reported = [p for p in error.problems if not (raw_metrics and p.startswith("no [[metrics]]"))]
@@ -134,6 +107,25 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, o
     if problems:
         raise ConfigError(f"{origin} has {len(problems)} problem(s):", problems)
     return experiment
+
+
+def _experiment_value(key: str, value: Any, problems: list[str]) -> Any:
+    """An ``[experiment]`` value as :class:`Experiment` takes it (TOML arrays and tables converted)."""
+    if key == "expected_split" and isinstance(value, dict):
+        return dict(value)
+    if key == "segments" and isinstance(value, list):
+        return tuple(value)
+    if key == "where":
+        return _conditions(value, "[experiment] where", problems)
+    if key == "as_of":
+        return _as_of(value, problems)
+    if key == "pre_period" and value is False:
+        return None
+    return value
+
+
+def _toml(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -183,7 +175,7 @@ def _source(raw: Any, key: str, base_dir: Path | None, problems: list[str]) -> S
             f"{{ path = \"app.duckdb\", table = \"{key}\" }}"
         )
         return None
-    problems += [unknown_key(f"[data] {key}", k, _SOURCE_KEYS) for k in raw if k not in _SOURCE_KEYS]
+    problems += [unknown_key(f"[data] {key}", k, SOURCE_KEYS) for k in raw if k not in SOURCE_KEYS]
     path = raw["path"]
     if base_dir is not None and not Path(path).is_absolute():
         path = str(base_dir / path)
@@ -234,7 +226,7 @@ def _side(raw: Any, where: str, problems: list[str]) -> Side | None:
     if not isinstance(raw, dict):
         problems.append(f"{where} must be a table like {{ event = \"purchase\", value = \"revenue\" }}")
         return None
-    problems += [unknown_key(where, k, _SIDE_KEYS) for k in raw if k not in _SIDE_KEYS]
+    problems += [unknown_key(where, k, SIDE_KEYS) for k in raw if k not in SIDE_KEYS]
     return Side(event=raw.get("event"), value=raw.get("value"), where=_conditions(raw.get("where"), f"{where} where", problems))
 
 
@@ -261,36 +253,29 @@ def _days(raw: dict[str, Any], where: str, problems: list[str]) -> tuple[int, in
 
 
 def _metric(raw: Any, position: int, problems: list[str]) -> Metric | None:
+    from iterate.metrics import METRIC_KINDS
+
     where = f"[[metrics]] #{position}"
     if not isinstance(raw, dict):
         problems.append(f"{where} must be a table")
         return None
     if isinstance(raw.get("name"), str):
         where += f" ({raw['name']})"
-    problems += [unknown_key(where, k, _METRIC_KEYS) for k in raw if k not in _METRIC_KEYS]
+    problems += [unknown_key(where, k, METRIC_KEYS) for k in raw if k not in METRIC_KEYS]
     missing = [key for key in ("name", "type") if not isinstance(raw.get(key), str) or not raw.get(key)]
-    if raw.get("type") != "ratio" and (not isinstance(raw.get("event"), str) or not raw.get("event")):
+    kind = METRIC_KINDS.get(raw.get("type")) if isinstance(raw.get("type"), str) else None
+    if (kind is None or "event" in kind.keys) and (not isinstance(raw.get("event"), str) or not raw.get("event")):
         missing.append("event")
     for key in missing:
         problems.append(f"{where}: `{key}` is missing or not a string")
     if missing:
         return None
-    return Metric(
-        name=raw["name"],
-        type=raw["type"],
-        event=raw.get("event"),
-        value=raw.get("value"),
-        role=raw.get("role", "success"),
-        direction=raw.get("direction", "increase"),
+    settings = {key: value for key, value in raw.items() if key in METRIC_KEYS and key not in ("day", "days")}
+    settings.update(
         where=_conditions(raw.get("where"), f"{where} where", problems),
-        window=raw.get("window"),
         numerator=_side(raw.get("numerator"), f"{where} numerator", problems),
         denominator=_side(raw.get("denominator"), f"{where} denominator", problems),
-        quantile=raw.get("quantile"),
         days=_days(raw, where, problems),
         cap=_cap(raw.get("cap"), where, problems),
-        margin=raw.get("margin"),
-        margin_type=raw.get("margin_type", "relative"),
-        cuped=raw.get("cuped"),
-        covariate=raw.get("covariate"),
     )
+    return Metric(**settings)

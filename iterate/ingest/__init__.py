@@ -7,27 +7,24 @@ hold the default columns plus what the experiment reads: numeric value columns a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from iterate.config import Experiment
+from iterate.engines import Engine
 from iterate.errors import DataError
 from iterate.ingest.schema import (
     LogColumns,
     PreparedLog,
-    create_normalized_view,
-    describe_columns,
     find_columns,
-    is_integer_type,
+    normalized_view_query,
     row_problems,
     type_problems,
 )
 from iterate.ingest.sources import OpenedSource, open_source
 
-if TYPE_CHECKING:
-    import duckdb
-
-__all__ = ["PreparedLogs", "dimension", "prepare_logs", "value_column"]
+__all__ = ["PreparedLog", "PreparedLogs", "dimension", "prepare_logs", "value_column"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +46,15 @@ class PreparedLogs:
     event_dimensions: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class _Contract:
+    """What one log must hold: default name -> the log's column, required and optional names."""
+
+    mapping: Mapping[str, str]
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+
 def value_column(experiment: Experiment, value: str) -> str:
     """Normalized column name of a metric's ``value`` (``"value"`` follows [columns.events])."""
     actual = experiment.event_columns.get(value, value) if value == "value" else value
@@ -60,19 +66,8 @@ def dimension(column: str) -> str:
     return f"dim:{column}"
 
 
-def _metric_columns(experiment: Experiment) -> tuple[set[str], set[str]]:
-    """Value columns and event-dimension columns the metrics read."""
-    values, dimensions = set(), set()
-    for metric in experiment.metrics:
-        for side in metric.sides:
-            if side.value:
-                values.add(value_column(experiment, side.value)[len("value:"):])
-            dimensions |= {condition.column for condition in side.where}
-    return values, dimensions
-
-
 def prepare_logs(
-    con: duckdb.DuckDBPyConnection, experiment: Experiment, events: Any, exposures: Any, *, events_only: bool = False
+    engine: Engine, experiment: Experiment, events: Any, exposures: Any, *, events_only: bool = False
 ) -> PreparedLogs:
     """Open, validate and normalize both logs (only the events with ``events_only``, for planning:
     the exposures view is then the events view itself, to be replaced by the caller).
@@ -81,99 +76,152 @@ def prepare_logs(
         DataError: listing every problem found in either log.
     """
     from_events = events_only or experiment.exposure_event is not None
-    problems: list[str] = []
-    opened: dict[str, OpenedSource] = {}
-    for role, source in (("events", events), ("exposures", None if from_events else exposures)):
-        if role == "exposures" and from_events:
-            continue
-        try:
-            opened[role] = open_source(con, source, role)
-        except DataError as error:
-            problems.append(str(error))
-    if problems:
-        raise DataError("cannot read the input logs:", problems)
+    opened = _open(engine, {"events": events} if from_events else {"events": events, "exposures": exposures})
     if from_events:
         opened["exposures"] = opened["events"]
-
-    available = {}
-    for role, source in opened.items():
-        try:
-            available[role] = describe_columns(con, source)
-        except Exception as error:  # a malformed file surfaces when its schema is read
-            problems.append(f"{source.label}: cannot read the file: {str(error).strip().splitlines()[0]}")
-    if problems:
-        raise DataError("the input logs cannot be read:", problems)
-
-    values, metric_dimensions = _metric_columns(experiment)
-    unit_dimensions = {condition.column for condition in experiment.where} | set(experiment.segments)
-    exposure_dimensions = {c for c in unit_dimensions if _has(available["exposures"], c)} if not from_events else set()
-    covariates = {m.covariate for m in experiment.metrics if m.covariate is not None}
-    exposure_dimensions |= covariates  # per-unit CUPED covariates must be exposure columns
-    event_dimensions = metric_dimensions | (unit_dimensions - exposure_dimensions)
-
-    event_mapping = {**experiment.event_columns, **{f"value:{c}": c for c in values},
-                     **{dimension(c): c for c in event_dimensions}}
-    event_required = ("user_id", "timestamp", "event", *(f"value:{c}" for c in sorted(values)),
-                      *(dimension(c) for c in sorted(event_dimensions)))
-    if events_only:
-        exposure_mapping = {key: experiment.event_columns[key] for key in ("user_id", "timestamp")}
-        exposure_required, exposure_optional = ("user_id", "timestamp"), ()
-    elif from_events:
-        exposure_mapping = {**{key: experiment.event_columns[key] for key in ("user_id", "timestamp", "variant", "experiment", "event")},
-                            **{dimension(c): c for c in covariates}}
-        exposure_required = ("user_id", "variant", "timestamp", "event", *(dimension(c) for c in sorted(covariates)))
-        exposure_optional = ("experiment",)
-    else:
-        exposure_mapping = {**experiment.exposure_columns, **{dimension(c): c for c in exposure_dimensions}}
-        exposure_required = ("user_id", "variant", "timestamp", *(dimension(c) for c in sorted(exposure_dimensions)))
-        exposure_optional = ("experiment",)
-
-    found: dict[str, LogColumns] = {}
-    for role, mapping, required, optional in (
-        ("events", event_mapping, event_required, ()),
-        ("exposures", exposure_mapping, exposure_required, exposure_optional),
-    ):
-        source = opened[role]
-        columns, missing = find_columns(available[role], mapping, required, optional, role, source.label)
-        numeric = tuple(name for name in columns.names if name.startswith("value:"))
-        problems += missing + type_problems(columns, source.label, numeric)
-        found[role] = columns
-    if problems:
-        raise DataError("the input logs do not match the data contract:", problems)
-
-    rows = {}
-    for role, not_null in (("events", ("user_id", "timestamp")), ("exposures", ("user_id", "variant", "timestamp"))):
-        if role == "exposures" and from_events:
-            rows[role] = rows["events"]
-            continue
-        rows[role], row_issues = row_problems(con, opened[role], found[role], not_null, opened[role].label)
-        problems += row_issues
-    if problems:
-        raise DataError("the input logs have invalid rows:", problems)
-
-    unit_as_text = not (is_integer_type(found["events"].types["user_id"]) and is_integer_type(found["exposures"].types["user_id"]))
-    events_view = create_normalized_view(
-        con, opened["events"], found["events"], "iterate_events",
-        unit_as_text=unit_as_text, text_columns=("event",),
-        numeric_columns={name: found["events"].names[name] for name in found["events"].names if name.startswith("value:")},
-        passthrough_columns={name: found["events"].names[name] for name in found["events"].names if name.startswith("dim:")},
-    )
-    exposures_view = create_normalized_view(
-        con, opened["exposures"], found["exposures"], "iterate_exposures",
-        unit_as_text=unit_as_text,
-        text_columns=() if events_only else ("variant", "experiment", "event") if from_events else ("variant", "experiment"),
-        numeric_columns={},
-        passthrough_columns={name: found["exposures"].names[name] for name in found["exposures"].names if name.startswith("dim:")},
-    )
+    available = _describe(engine, opened)
+    exposure_dimensions, event_dimensions = _dimensions(experiment, available, from_events)
+    contracts = {
+        "events": _events_contract(experiment, event_dimensions),
+        "exposures": _exposures_contract(experiment, exposure_dimensions, events_only, from_events),
+    }
+    found = _columns(engine, opened, available, contracts)
+    rows = _rows(engine, opened, found, from_events)
+    views = _normalized_views(engine, opened, found, events_only, from_events)
     exposures_label = f"{opened['events'].label} (event {experiment.exposure_event})" if from_events else opened["exposures"].label
     return PreparedLogs(
-        events=PreparedLog(events_view, opened["events"].label, found["events"], rows["events"]),
-        exposures=PreparedLog(exposures_view, exposures_label, found["exposures"], rows["exposures"]),
+        events=PreparedLog(views["events"], opened["events"].label, found["events"], rows["events"]),
+        exposures=PreparedLog(views["exposures"], exposures_label, found["exposures"], rows["exposures"]),
         has_experiment_column="experiment" in found["exposures"].names,
         exposure_dimensions=frozenset(exposure_dimensions),
         event_dimensions=frozenset(event_dimensions),
     )
 
 
-def _has(available: dict[str, str], column: str) -> bool:
+def _open(engine: Engine, sources: Mapping[str, Any]) -> dict[str, OpenedSource]:
+    """Register the logs by role, listing every source that cannot be opened."""
+    problems: list[str] = []
+    opened: dict[str, OpenedSource] = {}
+    for role, source in sources.items():
+        try:
+            opened[role] = open_source(engine, source, role)
+        except DataError as error:
+            problems.append(str(error))
+    if problems:
+        raise DataError("cannot read the input logs:", problems)
+    return opened
+
+
+def _describe(engine: Engine, opened: Mapping[str, OpenedSource]) -> dict[str, dict[str, str]]:
+    """Column name to type of each log (a malformed file surfaces when its schema is read)."""
+    problems: list[str] = []
+    available = {}
+    for role, source in opened.items():
+        try:
+            available[role] = engine.describe(source.view)
+        except DataError as error:
+            problems.append(f"{source.label}: cannot read the file: {error}")
+    if problems:
+        raise DataError("the input logs cannot be read:", problems)
+    return available
+
+
+def _dimensions(experiment: Experiment, available: Mapping[str, Mapping[str, str]],
+                from_events: bool) -> tuple[set[str], set[str]]:
+    """Dimension columns read from the exposures (unit filters, segments, covariates found
+    there) and from the events (metric filters, and the unit dimensions the exposures lack)."""
+    metric_dimensions = {condition.column for metric in experiment.metrics for side in metric.sides
+                         for condition in side.where}
+    unit_dimensions = {condition.column for condition in experiment.where} | set(experiment.segments)
+    exposure_dimensions = ({c for c in unit_dimensions if _has(available["exposures"], c)}
+                           if not from_events else set())
+    exposure_dimensions |= {m.covariate for m in experiment.metrics if m.covariate is not None}
+    return exposure_dimensions, metric_dimensions | (unit_dimensions - exposure_dimensions)
+
+
+def _value_columns(experiment: Experiment) -> set[str]:
+    """Value columns the metrics read (the log's names)."""
+    return {value_column(experiment, side.value)[len("value:"):]
+            for metric in experiment.metrics for side in metric.sides if side.value}
+
+
+def _events_contract(experiment: Experiment, dimensions: set[str]) -> _Contract:
+    values = _value_columns(experiment)
+    mapping = {**experiment.event_columns, **{f"value:{c}": c for c in values}, **{dimension(c): c for c in dimensions}}
+    required = ("user_id", "timestamp", "event", *(f"value:{c}" for c in sorted(values)),
+                *(dimension(c) for c in sorted(dimensions)))
+    return _Contract(mapping, required)
+
+
+def _exposures_contract(experiment: Experiment, dimensions: set[str], events_only: bool, from_events: bool) -> _Contract:
+    if events_only:
+        return _Contract({key: experiment.event_columns[key] for key in ("user_id", "timestamp")},
+                         ("user_id", "timestamp"))
+    if from_events:
+        covariates = sorted(m.covariate for m in experiment.metrics if m.covariate is not None)
+        mapping = {**{key: experiment.event_columns[key] for key in ("user_id", "timestamp", "variant", "experiment", "event")},
+                   **{dimension(c): c for c in covariates}}
+        return _Contract(mapping, ("user_id", "variant", "timestamp", "event", *(dimension(c) for c in covariates)),
+                         ("experiment",))
+    mapping = {**experiment.exposure_columns, **{dimension(c): c for c in dimensions}}
+    return _Contract(mapping, ("user_id", "variant", "timestamp", *(dimension(c) for c in sorted(dimensions))),
+                     ("experiment",))
+
+
+def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapping[str, Mapping[str, str]],
+             contracts: Mapping[str, _Contract]) -> dict[str, LogColumns]:
+    """Each log's columns for its contract; every missing column and unusable type is reported."""
+    problems: list[str] = []
+    found: dict[str, LogColumns] = {}
+    for role, contract in contracts.items():
+        source = opened[role]
+        columns, missing = find_columns(engine, available[role], contract.mapping, contract.required,
+                                        contract.optional, role, source.label)
+        numeric = tuple(name for name in columns.names if name.startswith("value:"))
+        problems += missing + type_problems(columns, source.label, numeric)
+        found[role] = columns
+    if problems:
+        raise DataError("the input logs do not match the data contract:", problems)
+    return found
+
+
+def _rows(engine: Engine, opened: Mapping[str, OpenedSource], found: Mapping[str, LogColumns],
+          from_events: bool) -> dict[str, int | None]:
+    """Row counts, and every row breaking the contract (null ids, unparseable timestamps)."""
+    problems: list[str] = []
+    rows: dict[str, int | None] = {}
+    for role, not_null in (("events", ("user_id", "timestamp")), ("exposures", ("user_id", "variant", "timestamp"))):
+        if role == "exposures" and from_events:
+            rows[role] = rows["events"]
+            continue
+        rows[role], row_issues = row_problems(engine, opened[role], found[role], not_null, opened[role].label)
+        problems += row_issues
+    if problems:
+        raise DataError("the input logs have invalid rows:", problems)
+    return rows
+
+
+def _normalized_views(engine: Engine, opened: Mapping[str, OpenedSource], found: Mapping[str, LogColumns],
+                      events_only: bool, from_events: bool) -> dict[str, str]:
+    """The views ``iterate_events`` and ``iterate_exposures`` under default names and types; unit
+    ids are text in both unless both logs store integers."""
+    unit_as_text = not (found["events"].classes["user_id"] == "integer"
+                        and found["exposures"].classes["user_id"] == "integer")
+    events, exposures = found["events"], found["exposures"]
+    events_query = normalized_view_query(
+        engine, opened["events"], events, unit_as_text=unit_as_text, text_columns=("event",),
+        numeric_columns={name: events.names[name] for name in events.names if name.startswith("value:")},
+        passthrough_columns={name: events.names[name] for name in events.names if name.startswith("dim:")},
+    )
+    exposures_query = normalized_view_query(
+        engine, opened["exposures"], exposures, unit_as_text=unit_as_text,
+        text_columns=() if events_only else ("variant", "experiment", "event") if from_events else ("variant", "experiment"),
+        numeric_columns={},
+        passthrough_columns={name: exposures.names[name] for name in exposures.names if name.startswith("dim:")},
+    )
+    return {"events": engine.create_view("iterate_events", events_query),
+            "exposures": engine.create_view("iterate_exposures", exposures_query)}
+
+
+def _has(available: Mapping[str, str], column: str) -> bool:
     return column in available or column.lower() in {name.lower() for name in available}

@@ -4,35 +4,33 @@ Checks run before any statistics and are collected, never stopped at the first: 
 columns, unusable types, null unit ids, missing or unparseable timestamps. Timestamps may be
 timestamp / date columns, ISO-8601 strings (with or without an offset; offsets are converted to
 UTC) or epoch seconds. The normalized log is a view (``iterate_events`` / ``iterate_exposures``):
-nothing is materialized.
+nothing is materialized. Column types are judged by the class the engine's dialect gives them
+(:data:`iterate.engines.TypeClass`); messages show the engine's own type names.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
+from iterate.engines import Engine, TypeClass
 from iterate.ingest.sources import OpenedSource
-from iterate.templates import quote_identifier, render
+from iterate.templates import Query, quote_identifier, render
 
-if TYPE_CHECKING:
-    import duckdb
-
-_INTEGER_TYPES = {
-    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
-    "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
-}
-_NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE", "REAL"}
-_TEXT_TYPES = {"VARCHAR", "UUID"}
 _EPOCH_SECONDS_LIMIT = 1e11  # epoch seconds beyond year 5138: these are milliseconds or nanoseconds
+_UNIT_ID_CLASSES = {"integer", "text"}
+_TIMESTAMP_CLASSES = {"timestamp", "time", "text", "integer", "number"}
+_VALUE_CLASSES = {"integer", "number", "decimal", "boolean"}
+_EPOCH_CLASSES = {"integer", "number", "decimal"}
 
 
 @dataclass(frozen=True, slots=True)
 class LogColumns:
-    """Column names and DuckDB types found in a log, by the default name they stand for."""
+    """Column names, engine type names and type classes found in a log, by the default name they stand for."""
 
     names: Mapping[str, str]
     types: Mapping[str, str]
+    classes: Mapping[str, TypeClass]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +43,8 @@ class PreparedLog:
     rows: int | None
 
 
-def describe_columns(con: duckdb.DuckDBPyConnection, source: OpenedSource) -> dict[str, str]:
-    """Column name to DuckDB type of a registered log."""
-    rows = con.execute(f"DESCRIBE SELECT * FROM {source.view}").fetchall()
-    return {row[0]: str(row[1]) for row in rows}
-
-
 def find_columns(
+    engine: Engine,
     available: Mapping[str, str],
     mapping: Mapping[str, str],
     required: tuple[str, ...],
@@ -61,13 +54,14 @@ def find_columns(
 ) -> tuple[LogColumns, list[str]]:
     """Resolve the configured names in a log, reporting each missing required column with the fix."""
     problems = []
-    names, types = {}, {}
+    names, types, classes = {}, {}, {}
     lower = {name.lower(): name for name in available}
     for default in (*required, *optional):
         wanted = mapping.get(default, default)
         actual = wanted if wanted in available else lower.get(wanted.lower())
         if actual is not None:
-            names[default], types[default] = actual, _base_type(available[actual])
+            names[default], types[default] = actual, available[actual].upper()
+            classes[default] = engine.dialect.type_class(available[actual])
         elif default in required:
             if default.startswith("value:"):
                 hint, default = "; fix the metric's `value` key", "metric value"
@@ -79,42 +73,29 @@ def find_columns(
                 f"{label}: column `{wanted}` ({default}) is missing; columns found: "
                 f"{', '.join(available) or 'none'}{hint}"
             )
-    return LogColumns(names=names, types=types), problems
+    return LogColumns(names=names, types=types, classes=classes), problems
 
 
 def type_problems(columns: LogColumns, label: str, numeric: tuple[str, ...] = ()) -> list[str]:
     """Columns whose type cannot serve their role (unit ids, timestamps, numeric values)."""
     problems = []
-    unit_type = columns.types.get("user_id")
-    if unit_type is not None and unit_type not in _INTEGER_TYPES | _TEXT_TYPES:
-        problems.append(f"{label}: unit id column `{columns.names['user_id']}` has type {unit_type}; use integers or strings")
-    stamp_type = columns.types.get("timestamp")
-    if stamp_type is not None and not _is_time(stamp_type) and stamp_type not in _TEXT_TYPES | _NUMBER_TYPES:
+    if "user_id" in columns.classes and columns.classes["user_id"] not in _UNIT_ID_CLASSES:
+        problems.append(f"{label}: unit id column `{columns.names['user_id']}` has type {columns.types['user_id']}; "
+                        "use integers or strings")
+    if "timestamp" in columns.classes and columns.classes["timestamp"] not in _TIMESTAMP_CLASSES:
         problems.append(
-            f"{label}: timestamp column `{columns.names['timestamp']}` has type {stamp_type}; "
+            f"{label}: timestamp column `{columns.names['timestamp']}` has type {columns.types['timestamp']}; "
             "use a timestamp, an ISO-8601 string or epoch seconds"
         )
     for name in numeric:
-        value_type = columns.types.get(name)
-        if value_type is not None and value_type not in _NUMBER_TYPES | {"BOOLEAN"} and not value_type.startswith("DECIMAL"):
-            problems.append(f"{label}: value column `{columns.names[name]}` has type {value_type}; it must be numeric")
+        if name in columns.classes and columns.classes[name] not in _VALUE_CLASSES:
+            problems.append(f"{label}: value column `{columns.names[name]}` has type {columns.types[name]}; "
+                            "it must be numeric")
     return problems
 
 
-def timestamp_expression(column: str, column_type: str) -> str:
-    """SQL turning a timestamp column of any accepted type into a UTC ``TIMESTAMP``."""
-    quoted = quote_identifier(column)
-    if column_type == "TIMESTAMP":
-        return quoted
-    if _is_time(column_type):
-        return f"CAST({quoted} AS TIMESTAMP)"
-    if column_type in _NUMBER_TYPES or column_type.startswith("DECIMAL"):
-        return f"CAST(to_timestamp(CAST({quoted} AS DOUBLE)) AS TIMESTAMP)"
-    return f"CAST(try_cast({quoted} AS TIMESTAMPTZ) AS TIMESTAMP)"
-
-
 def row_problems(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     source: OpenedSource,
     columns: LogColumns,
     not_null: tuple[str, ...],
@@ -123,29 +104,18 @@ def row_problems(
     """Rows breaking the contract (null ids, unparseable timestamps), counted in one scan.
 
     A Parquet log whose timestamps are typed needs no scan: null counts come from the row-group
-    statistics in the file footers.
+    statistics in the file footers, when the engine can read them.
     """
-    checks: dict[str, str] = {}
-    for default in not_null:
-        if default in columns.names:
-            checks[f"null_{default}"] = f"{quote_identifier(columns.names[default])} IS NULL"
-    stamp_type = columns.types.get("timestamp")
-    if stamp_type is not None and not _is_time(stamp_type):
-        raw = quote_identifier(columns.names["timestamp"])
-        converted = timestamp_expression(columns.names["timestamp"], stamp_type)
-        if stamp_type in _NUMBER_TYPES or stamp_type.startswith("DECIMAL"):
-            checks["epoch_out_of_range"] = f"abs(CAST({raw} AS DOUBLE)) >= {_EPOCH_SECONDS_LIMIT:.0f}"
-        else:
-            checks["unparseable_timestamp"] = f"{raw} IS NOT NULL AND {converted} IS NULL"
+    checks = _row_checks(engine, columns, not_null)
     if not checks:
         return None, []
-
     counts = None
     if source.kind == "parquet" and "unparseable_timestamp" not in checks and "epoch_out_of_range" not in checks:
-        counts = _parquet_null_counts(con, source, columns, not_null)
+        counts = _footer_null_counts(engine, source, columns, not_null)
     if counts is None:
-        fragments = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {quote_identifier(name)}" for name, condition in checks.items())
-        row = con.execute(render("column_problems", checks=fragments, source=source.view)).fetchone()
+        fragments = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {quote_identifier(name)}"
+                              for name, condition in checks.items())
+        row = engine.execute(render("column_problems", engine.dialect, checks=fragments, source=source.view)).first()
         counts = dict(zip(["rows", *checks], row))
 
     problems = []
@@ -157,7 +127,7 @@ def row_problems(
                 "drop or fill them before the analysis"
             )
     if counts.get("unparseable_timestamp"):
-        examples = _unparseable_examples(con, source, columns)
+        examples = _unparseable_examples(engine, source, columns)
         problems.append(
             f"{label}: {counts['unparseable_timestamp']:,} timestamp(s) in column `{columns.names['timestamp']}` "
             f"cannot be parsed (e.g. {examples}); use ISO-8601 like 2026-01-05T10:00:00Z or epoch seconds"
@@ -170,79 +140,69 @@ def row_problems(
     return counts.get("rows"), problems
 
 
-def create_normalized_view(
-    con: duckdb.DuckDBPyConnection,
+def _row_checks(engine: Engine, columns: LogColumns, not_null: tuple[str, ...]) -> dict[str, str]:
+    """The conditions of the rows to count, by check name."""
+    checks: dict[str, str] = {}
+    for default in not_null:
+        if default in columns.names:
+            checks[f"null_{default}"] = f"{quote_identifier(columns.names[default])} IS NULL"
+    stamp_class = columns.classes.get("timestamp")
+    if stamp_class is not None and stamp_class not in ("timestamp", "time"):
+        raw = quote_identifier(columns.names["timestamp"])
+        if stamp_class in _EPOCH_CLASSES:
+            checks["epoch_out_of_range"] = f"abs(CAST({raw} AS DOUBLE)) >= {_EPOCH_SECONDS_LIMIT:.0f}"
+        else:
+            checks["unparseable_timestamp"] = f"{raw} IS NOT NULL AND {engine.dialect.to_timestamp(raw, stamp_class)} IS NULL"
+    return checks
+
+
+def normalized_view_query(
+    engine: Engine,
     source: OpenedSource,
     columns: LogColumns,
-    name: str,
     *,
     unit_as_text: bool,
     text_columns: tuple[str, ...],
     numeric_columns: Mapping[str, str],
     passthrough_columns: Mapping[str, str] | None = None,
-) -> str:
-    """Create the temp view ``name`` holding the log under default names and types; returns it quoted.
+) -> Query:
+    """The query of the log under default names and types (a view of the raw log).
 
     Args:
         unit_as_text: cast unit ids to text (when the other log stores them as text).
-        text_columns: default names cast to ``VARCHAR`` (event names, variants, experiments).
+        text_columns: default names cast to text (event names, variants, experiments).
         numeric_columns: output name to actual column name, each cast to ``DOUBLE``.
         passthrough_columns: output name to actual column name, kept as they are (dimensions).
     """
+    dialect = engine.dialect
     selected = []
     unit = quote_identifier(columns.names["user_id"])
-    selected.append(f"CAST({unit} AS VARCHAR) AS \"user_id\"" if unit_as_text else f"{unit} AS \"user_id\"")
-    selected.append(f"{timestamp_expression(columns.names['timestamp'], columns.types['timestamp'])} AS \"timestamp\"")
+    selected.append(f"CAST({unit} AS {dialect.text_type}) AS \"user_id\"" if unit_as_text else f"{unit} AS \"user_id\"")
+    stamp = dialect.to_timestamp(quote_identifier(columns.names["timestamp"]), columns.classes["timestamp"])
+    selected.append(f"{stamp} AS \"timestamp\"")
     for default in text_columns:
         if default in columns.names:
             actual = quote_identifier(columns.names[default])
-            cast = actual if columns.types[default] == "VARCHAR" else f"CAST({actual} AS VARCHAR)"
+            cast = actual if columns.types[default] == dialect.text_type else f"CAST({actual} AS {dialect.text_type})"
             selected.append(f"{cast} AS {quote_identifier(default)}")
     for output, actual in numeric_columns.items():
         selected.append(f"CAST({quote_identifier(actual)} AS DOUBLE) AS {quote_identifier(output)}")
     for output, actual in (passthrough_columns or {}).items():
         selected.append(f"{quote_identifier(actual)} AS {quote_identifier(output)}")
-    query = render("normalize", columns=", ".join(selected), source=source.view)
-    quoted = quote_identifier(name)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {quoted} AS {query}")
-    return quoted
+    return render("normalize", dialect, columns=", ".join(selected), source=source.view)
 
 
-def is_integer_type(column_type: str | None) -> bool:
-    """Whether a DuckDB type is an integer type."""
-    return column_type in _INTEGER_TYPES
-
-
-def _parquet_null_counts(con, source: OpenedSource, columns: LogColumns, not_null: tuple[str, ...]) -> dict[str, int] | None:
+def _footer_null_counts(engine: Engine, source: OpenedSource, columns: LogColumns,
+                        not_null: tuple[str, ...]) -> dict[str, int] | None:
     wanted = {columns.names[d]: d for d in not_null if d in columns.names}
-    rows = con.execute(
-        "SELECT path_in_schema, sum(stats_null_count), count(*) - count(stats_null_count) "
-        "FROM parquet_metadata($files) GROUP BY path_in_schema",
-        {"files": list(source.files)},
-    ).fetchall()
-    counts: dict[str, int] = {}
-    for path, nulls, missing_stats in rows:
-        if path in wanted:
-            if missing_stats:
-                return None
-            counts[f"null_{wanted[path]}"] = int(nulls or 0)
-    if len(counts) != len(wanted):
+    nulls = engine.footer_null_counts(source.files)
+    if nulls is None or any(nulls.get(column) is None for column in wanted):
         return None
-    return counts
+    return {f"null_{default}": nulls[column] for column, default in wanted.items()}
 
 
-def _unparseable_examples(con, source: OpenedSource, columns: LogColumns) -> str:
+def _unparseable_examples(engine: Engine, source: OpenedSource, columns: LogColumns) -> str:
     raw = quote_identifier(columns.names["timestamp"])
-    converted = timestamp_expression(columns.names["timestamp"], columns.types["timestamp"])
-    rows = con.execute(
-        f"SELECT DISTINCT CAST({raw} AS VARCHAR) FROM {source.view} WHERE {raw} IS NOT NULL AND {converted} IS NULL LIMIT 3"
-    ).fetchall()
-    return ", ".join(repr(row[0]) for row in rows)
-
-
-def _base_type(column_type: str) -> str:
-    return column_type.upper()
-
-
-def _is_time(column_type: str) -> bool:
-    return column_type.startswith("TIMESTAMP") or column_type == "DATE"
+    converted = engine.dialect.to_timestamp(raw, columns.classes["timestamp"])
+    query = render("unparseable_timestamps", engine.dialect, raw=raw, converted=converted, source=source.view)
+    return ", ".join(repr(row[0]) for row in engine.execute(query).values)

@@ -1,7 +1,8 @@
-"""Open a log as a DuckDB relation: files (Parquet, CSV, NDJSON; a path, a glob or a folder),
-a table of a DuckDB database file, or an in-memory polars / Arrow / pandas frame.
+"""Open a log as a relation of the engine: files (Parquet, CSV, NDJSON; a path, a glob or a
+folder), a table of a DuckDB database file, or an in-memory polars / Arrow / pandas frame.
 
-Nothing is copied or converted here: files are scanned lazily by DuckDB and frames are
+Here a source is resolved (files listed, formats told, frames recognized) and handed to the
+engine, which registers it. Nothing is copied or converted: files are scanned lazily and frames
 registered zero-copy, so the events never become Python objects. Sources are opened read-only.
 """
 
@@ -10,16 +11,11 @@ from __future__ import annotations
 import glob as globbing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from iterate.config import Source
+from iterate.engines import Engine, FileFormat
 from iterate.errors import DataError
-from iterate.templates import quote_identifier, quote_literal
-
-if TYPE_CHECKING:
-    import duckdb
-
-FileFormat = Literal["parquet", "csv", "ndjson"]
 
 _FORMATS: dict[str, FileFormat] = {
     ".parquet": "parquet",
@@ -35,7 +31,7 @@ _DATABASE_SUFFIXES = (".duckdb", ".db", ".ddb")
 
 @dataclass(frozen=True, slots=True)
 class OpenedSource:
-    """A log registered in the connection under ``view`` (already quoted), with what it came from."""
+    """A log registered in the engine under ``view`` (already quoted), with what it came from."""
 
     view: str
     label: str
@@ -43,11 +39,11 @@ class OpenedSource:
     files: tuple[str, ...] = ()
 
 
-def open_source(con: duckdb.DuckDBPyConnection, source: Any, role: str) -> OpenedSource:
-    """Register ``source`` in ``con`` as the view ``iterate_raw_<role>``.
+def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
+    """Register ``source`` in the engine as the view ``iterate_raw_<role>``.
 
     Args:
-        con: DuckDB connection of this analysis.
+        engine: The engine of this analysis.
         source: A path, glob or folder (``str`` / ``Path`` / :class:`Source`), a :class:`Source` with a
             ``table`` in a DuckDB file, or a polars / Arrow / pandas frame.
         role: ``events`` or ``exposures``, used in view names and messages.
@@ -59,14 +55,14 @@ def open_source(con: duckdb.DuckDBPyConnection, source: Any, role: str) -> Opene
     if source is None:
         raise DataError(f"no {role} log given: set [data] {role} in the config or pass --{role} PATH")
     if isinstance(source, Source) and source.table:
-        return _open_database_table(con, source, role, view)
+        return _open_database_table(engine, source, role, view)
     if isinstance(source, (str, Path, Source)):
         path = source.path if isinstance(source, Source) else str(source)
-        return _open_files(con, path, role, view)
-    return _open_frame(con, source, role, view)
+        return _open_files(engine, path, role, view)
+    return _open_frame(engine, source, role, view)
 
 
-def _open_frame(con: duckdb.DuckDBPyConnection, frame: Any, role: str, view: str) -> OpenedSource:
+def _open_frame(engine: Engine, frame: Any, role: str, view: str) -> OpenedSource:
     module = type(frame).__module__.split(".")[0]
     if module == "polars":
         if hasattr(frame, "collect"):
@@ -77,64 +73,34 @@ def _open_frame(con: duckdb.DuckDBPyConnection, frame: Any, role: str, view: str
             f"{role}: cannot read an object of type {type(frame).__name__}; pass a file path, "
             "a polars DataFrame, a pyarrow Table or a pandas DataFrame"
         )
-    con.register(view, frame)
-    return OpenedSource(view=quote_identifier(view), label=f"{role} ({type(frame).__name__} in memory)", kind="frame")
+    quoted = engine.register_frame(view, frame)
+    return OpenedSource(view=quoted, label=f"{role} ({type(frame).__name__} in memory)", kind="frame")
 
 
-def _open_database_table(con: duckdb.DuckDBPyConnection, source: Source, role: str, view: str) -> OpenedSource:
+def _open_database_table(engine: Engine, source: Source, role: str, view: str) -> OpenedSource:
     if not Path(source.path).is_file():
         raise DataError(f"{role}: DuckDB database {source.path} does not exist; check [data] {role}.path")
-    alias = _attached(con, source.path)
-    if alias is None:
-        alias = f"iterate_db_{role}"
-        try:
-            con.execute(f"ATTACH {quote_literal(source.path)} AS {quote_identifier(alias)} (READ_ONLY)")
-        except Exception as error:  # duckdb raises many types for an unreadable database
-            raise DataError(f"{role}: cannot open DuckDB database {source.path}: {_first_line(error)}") from None
-    tables = {row[0] for row in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = $db "
-        "UNION SELECT view_name FROM duckdb_views() WHERE database_name = $db",
-        {"db": alias},
-    ).fetchall()}
-    if source.table not in tables:
-        found = ", ".join(sorted(tables)) or "none"
-        raise DataError(f"{role}: table `{source.table}` not found in {source.path} (tables there: {found})")
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {quote_identifier(view)} AS "
-        f"SELECT * FROM {quote_identifier(alias)}.{quote_identifier(source.table)}"
-    )
-    return OpenedSource(view=quote_identifier(view), label=source.describe(), kind="duckdb", files=(source.path,))
+    try:
+        quoted = engine.register_table(view, source.path, source.table)
+    except DataError as error:
+        raise DataError(f"{role}: {error}") from error
+    return OpenedSource(view=quoted, label=source.describe(), kind="duckdb", files=(source.path,))
 
 
-def _attached(con: duckdb.DuckDBPyConnection, path: str) -> str | None:
-    """Alias of the database file at ``path`` if already attached (both logs in one file): a file is
-    attached once per connection."""
-    wanted = str(Path(path).resolve())
-    for name, attached_path in con.execute("SELECT database_name, path FROM duckdb_databases()").fetchall():
-        if attached_path and str(Path(attached_path).resolve()) == wanted:
-            return name
-    return None
-
-
-def _open_files(con: duckdb.DuckDBPyConnection, path: str, role: str, view: str) -> OpenedSource:
+def _open_files(engine: Engine, path: str, role: str, view: str) -> OpenedSource:
     files = _expand(path, role)
     formats = {_format_of(file, role) for file in files}
     if len(formats) > 1:
         raise DataError(f"{role}: {path} mixes file formats ({', '.join(sorted(formats))}); keep one format per log")
     (file_format,) = formats
     try:
-        if file_format == "parquet":
-            relation = con.read_parquet(list(files), union_by_name=True)
-        elif file_format == "csv":
-            relation = con.read_csv(list(files), union_by_name=True, header=True)
-        else:
-            relation = con.read_json(list(files), format="newline_delimited")
-        relation.create_view(view, replace=True)
-    except Exception as error:  # duckdb raises IOException, InvalidInputException, ...
-        raise DataError(f"{role}: cannot read {path} as {file_format}: {_first_line(error)}") from None
+        quoted = engine.register_files(view, files, file_format)
+        columns = list(engine.describe(quoted)) if file_format == "csv" else []
+    except DataError as error:
+        raise DataError(f"{role}: cannot read {path} as {file_format}: {error}") from error
     if file_format == "csv":
-        _check_csv_header(files[0], relation.columns, role)
-    return OpenedSource(view=quote_identifier(view), label=path, kind=file_format, files=files)
+        _check_csv_header(files[0], columns, role)
+    return OpenedSource(view=quoted, label=path, kind=file_format, files=files)
 
 
 def _check_csv_header(file: str, columns: list[str], role: str) -> None:
@@ -188,7 +154,3 @@ def _format_of(file: str, role: str) -> FileFormat:
         if suffix in _FORMATS:
             return _FORMATS[suffix]
     raise DataError(f"{role}: cannot tell the format of {file}; use a .parquet, .csv or .ndjson file")
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,20 +1,41 @@
-"""Reports of an analysis result: terminal text and JSON (``schema_version`` 1)."""
+"""Reports: one registry of formats, each rendering the same document.
+
+Every result that can be reported (:class:`iterate.result.AnalysisResult`, the plan of
+:mod:`iterate.planning`, the calibration of :mod:`iterate.calibration`) gives one document,
+``as_document()``: its rows and fields as plain Python values. Every format is derived from that
+document alone, so a new format is one module here and one line in :data:`FORMATS` (which is also
+where the CLI takes its ``--format`` choices from).
+
+Example:
+    >>> from iterate.report import FORMATS
+    >>> list(FORMATS)
+    ['text', 'json']
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from importlib import import_module
+from typing import Any, Protocol
 
-from iterate.report.json import render_json
-from iterate.report.text import render_text
-
-ReportFormat = Literal["text", "json"]
-FORMATS: tuple[str, ...] = ("text", "json")
-
-__all__ = ["FORMATS", "ReportFormat", "render", "render_json", "render_text"]
+FORMATS: Mapping[str, str] = {
+    "text": "iterate.report.text",
+    "json": "iterate.report.json",
+}
+"""Report formats by name: the module rendering each (imported on first use)."""
 
 
-def render(result, report_format: ReportFormat, *, color: bool = False) -> str:
-    """The result in ``report_format``."""
-    if report_format == "json":
-        return render_json(result)
-    return render_text(result, color=color)
+class Reportable(Protocol):
+    """A result that reports itself as one document."""
+
+    report_kind: str
+    """What the document describes: ``analysis``, ``plan`` or ``calibration``."""
+
+    def as_document(self) -> dict[str, Any]:
+        """Every field and row as plain Python values (floats may be infinite, times are datetimes)."""
+
+
+def render(result: Reportable, report_format: str, *, color: bool = False) -> str:
+    """The result in ``report_format`` (a name of :data:`FORMATS`); ``color`` for terminal text."""
+    module = import_module(FORMATS[report_format])
+    return module.render(result.report_kind, result.as_document(), color=color)

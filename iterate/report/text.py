@@ -1,10 +1,12 @@
-"""Terminal report: the verdict first, then why, then the quality checks and a table of metrics."""
+"""Terminal text: the verdict first, then why, then the checks and a table of metrics (analysis);
+the plan and the calibration as tables. Rendered from the result's document only."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from iterate.result import AnalysisResult, MetricResult
+Row = Mapping[str, Any]
 
 _VERDICT_LINE = {
     "ship": ("SHIP", "32"),
@@ -17,69 +19,143 @@ _OUTCOME_MARK = {"better": "better", "worse": "WORSE", "no_difference": "-", "no
 _CHECK_MARK = {(True, "error"): "ok  ", (True, "warning"): "ok  ", (False, "error"): "FAIL", (False, "warning"): "warn"}
 
 
-def render_text(result: AnalysisResult, *, color: bool = False) -> str:
-    """A plain-text report readable in an 80+ column terminal."""
-    label, code = _VERDICT_LINE[result.verdict]
+def render(kind: str, document: Mapping[str, Any], *, color: bool = False) -> str:
+    """The document as plain text readable in an 80+ column terminal (``color``: ANSI verdict)."""
+    renderers: Mapping[str, Callable[..., str]] = {"analysis": _analysis, "plan": _plan, "calibration": _calibration}
+    return renderers[kind](document, color=color)
+
+
+def _analysis(report: Row, *, color: bool) -> str:
+    label, code = _VERDICT_LINE[report["verdict"]]
     headline = f"\x1b[1;{code}m{label}\x1b[0m" if color else label
-    units = ", ".join(f"{variant} {count:,}" for variant, count in result.units.items())
-    excluded = ", ".join(f"{count:,} {cause.replace('_', ' ')}" for cause, count in result.excluded_units.items() if count)
-    correction = "no correction" if result.correction == "none" else f"{result.correction} correction"
+    units = ", ".join(f"{variant} {count:,}" for variant, count in report["units"].items())
+    excluded = ", ".join(f"{count:,} {cause.replace('_', ' ')}" for cause, count in report["excluded_units"].items() if count)
+    correction = "no correction" if report["correction"] == "none" else f"{report['correction']} correction"
     lines = [
-        f"{result.experiment}: {headline}  (exit code {result.exit_code})",
+        f"{report['experiment']}: {headline}  (exit code {report['exit_code']})",
         "",
         "Why:",
-        *(f"  - [{reason.variant or 'all'}] {reason.message}" for reason in result.reasons),
+        *(f"  - [{reason['variant'] or 'all'}] {reason['message']}" for reason in report["reasons"]),
         "",
         "Checks:",
-        *(f"  {_CHECK_MARK[(check.passed, check.severity)]} {check.message}" for check in result.checks),
+        *(f"  {_CHECK_MARK[(check['passed'], check['severity'])]} {check['message']}" for check in report["checks"]),
         "",
         f"Units: {units}; excluded: {excluded or 'none'}"
-        + (f"; window {result.window} after first exposure" if result.window else ""),
-        f"Tests two-sided at alpha = {result.alpha}; p adj: {correction} within the success metrics and "
+        + (f"; window {report['window']} after first exposure" if report["window"] else ""),
+        f"Tests two-sided at alpha = {report['alpha']}; p adj: {correction} within the success metrics and "
         "within the guardrail / deterioration metrics.",
         "",
-        _metric_table(result.metric_results),
+        _metric_table(report["metrics"]),
     ]
-    notes = _notes(result.metric_results)
+    notes = _notes(report["metrics"])
     if notes:
         lines += ["", *notes]
-    if result.segment_results:
+    if report["segments"]:
         lines += ["", "Segments (effects by segment value; flagged: differs from the other values):", "",
-                  _segment_table(result.segment_results)]
+                  _segment_table(report["segments"])]
+    text = "\n".join(lines) + "\n"
+    if report.get("timeline") is not None:
+        text += "\n" + _timeline(report["timeline"])
+    return text
+
+
+def _metric_table(rows: Sequence[Row]) -> str:
+    header = ("metric", "variant", "role", "control", "treatment", "effect", "relative (CI)", "p", "p adj", "outcome")
+    body = [
+        (row["name"], row["variant"], row["role"], _number(row["control_mean"]), _number(row["treatment_mean"]),
+         _number(row["effect"], signed=True), _relative(row), _p(row["p_value"]), _p(row["p_value_adjusted"]),
+         _outcome(row))
+        for row in rows
+    ]
+    return _table(header, body)
+
+
+def _segment_table(rows: Sequence[Row]) -> str:
+    header = ("segment", "value", "metric", "variant", "n ctl/trt", "effect", "relative (CI)", "p adj", "outcome", "flag")
+    body = [
+        (row["segment"] or "", "(no value)" if row["segment_value"] is None else row["segment_value"], row["name"],
+         row["variant"], f"{row['n_control']:,}/{row['n_treatment']:,}", _number(row["effect"], signed=True),
+         _relative(row), _p(row["p_value_adjusted"]), _outcome(row),
+         f"FLAGGED (p {row['deviation_p_value']:.3g})" if row["flagged"] else "")
+        for row in rows
+    ]
+    return _table(header, body)
+
+
+def _notes(rows: Sequence[Row]) -> list[str]:
+    notes = []
+    for row in rows:
+        if row["missing_units"]:
+            notes.append(f"{row['name']} ({row['variant']}): {row['missing_units']:,} units without a value left out "
+                         f"({row['missing_control']:,} control, {row['missing_treatment']:,} treatment)")
+        if row["cap"] is not None:
+            notes.append(f"{row['name']} ({row['variant']}): per-unit values capped at {row['cap']:.4g} "
+                         f"({row['capped_units']:,} treatment units capped)")
+    return notes
+
+
+def _timeline(points: Sequence[Row]) -> str:
+    lines = ["Timeline (cumulative; always-valid = valid however often it was looked at):", "",
+             f"{'day':<11} {'metric':<22} {'variant':<10} {'n ctl/trt':>15} {'effect':>10} "
+             f"{'fixed CI':>22} {'always-valid CI':>22} {'p (always-valid)':>16}"]
+    for p in points:
+        always_valid_p = p["always_valid_p_value"]
+        lines.append(
+            f"{p['day']:%Y-%m-%d} {p['metric']:<22} {p['variant']:<10} {p['n_control']:>7,}/{p['n_treatment']:<7,} "
+            f"{p['effect']:>+10.4g} {_interval(p['ci_low'], p['ci_high']):>22} "
+            f"{_interval(p['always_valid_ci_low'], p['always_valid_ci_high']):>22} "
+            f"{'n/a' if always_valid_p is None else format(always_valid_p, '.3g'):>16}"
+        )
     return "\n".join(lines) + "\n"
 
 
-def _metric_table(rows: Sequence[MetricResult]) -> str:
-    header = ("metric", "variant", "role", "control", "treatment", "effect", "relative (CI)", "p", "p adj", "outcome")
-    body = [
-        (row.name, row.variant, row.role, _number(row.control_mean), _number(row.treatment_mean),
-         _number(row.effect, signed=True), _relative(row), _p(row.p_value), _p(row.p_value_adjusted), _outcome(row))
-        for row in rows
+def _plan(plan: Row, *, color: bool) -> str:
+    planning_units = plan["mde"] is not None
+    lines = [
+        f"{plan['experiment']}: plan from the baseline {plan['baseline_start']:%Y-%m-%d} to {plan['baseline_end']:%Y-%m-%d}",
+        f"  {plan['daily_units']:,.0f} new eligible units a day, {plan['arms']} arms, alpha = {plan['alpha']}, "
+        f"power = {plan['power']:.0%}",
+        "",
+        f"{'metric':<24} {'role':<10} {'mean':>10} {'sd':>10} {'cuped r':>8} {'alpha':>7} "
+        f"{'units/arm' if planning_units else 'MDE':>10}",
     ]
-    return _table(header, body)
+    for metric in plan["metrics"]:
+        if planning_units:
+            last = f"{metric['units_per_arm']:>10,}" if metric["units_per_arm"] is not None else f"{'n/a':>10}"
+        else:
+            last = f"{metric['mde']:>+10.2%}" if metric["mde"] is not None else f"{'n/a':>10}"
+        lines.append(f"{metric['name']:<24} {metric['role']:<10} {metric['mean']:>10.4g} {metric['std_dev']:>10.4g} "
+                     f"{metric['cuped_correlation']:>8.2f} {metric['alpha']:>7.3g} {last}")
+    lines.append("")
+    if planning_units:
+        lines.append(f"Whole rule (detect {plan['mde']:+.1%} on each success metric, every guardrail with a margin "
+                     "shown non-inferior): "
+                     f"{plan['units_per_arm']:,} units per arm, about {plan['days']} days.")
+    else:
+        lines.append(f"In {plan['days']} days: {plan['units_per_arm']:,} units per arm; the MDE column is the relative "
+                     "effect each metric detects with the planned power.")
+    return "\n".join(lines) + "\n"
 
 
-def _segment_table(rows: Sequence[MetricResult]) -> str:
-    header = ("segment", "value", "metric", "variant", "n ctl/trt", "effect", "relative (CI)", "p adj", "outcome", "flag")
-    body = [
-        (row.segment or "", "(no value)" if row.segment_value is None else row.segment_value, row.name, row.variant, f"{row.n_control:,}/{row.n_treatment:,}",
-         _number(row.effect, signed=True), _relative(row), _p(row.p_value_adjusted), _outcome(row),
-         f"FLAGGED (p {row.deviation_p_value:.3g})" if row.flagged else "")
-        for row in rows
+def _calibration(calibration: Row, *, color: bool) -> str:
+    lines = [
+        f"{calibration['experiment']}: A/A calibration, {calibration['replicates']} re-randomizations of "
+        f"{calibration['units']:,} units ({calibration['share']:.0%} / {1 - calibration['share']:.0%}), "
+        f"alpha = {calibration['alpha']}",
+        "",
+        f"{'metric':<24} {'role':<12} {'significant':>11} {'rate':>7}  95% interval       verdict",
     ]
-    return _table(header, body)
-
-
-def _notes(rows: Sequence[MetricResult]) -> list[str]:
-    notes = []
-    for row in rows:
-        if row.missing_units:
-            notes.append(f"{row.name} ({row.variant}): {row.missing_units:,} units without a value left out "
-                         f"({row.missing_control:,} control, {row.missing_treatment:,} treatment)")
-        if row.cap is not None:
-            notes.append(f"{row.name} ({row.variant}): per-unit values capped at {row.cap:.4g} "
-                         f"({row.capped_units:,} treatment units capped)")
-    return notes
+    for rate in calibration["metrics"]:
+        judgement = "ok" if rate["within_alpha"] else "TOO MANY false positives"
+        lines.append(f"{rate['name']:<24} {rate['role']:<12} {rate['significant']:>11} {rate['rate']:>7.1%}  "
+                     f"[{rate['ci_low']:.1%}, {rate['ci_high']:.1%}]   {judgement}")
+    verdicts = ", ".join(f"{verdict} {count}" for verdict, count in sorted(calibration["verdicts"].items()))
+    lines += [
+        "",
+        f"Whole decision: ship or rollback in {calibration['verdict_rate']:.1%} of A/A replays "
+        f"[{calibration['verdict_ci_low']:.1%}, {calibration['verdict_ci_high']:.1%}] ({verdicts}).",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
@@ -90,16 +166,20 @@ def _table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
     return "\n".join(rendered)
 
 
-def _outcome(row: MetricResult) -> str:
-    return _OUTCOME_MARK[row.outcome] if row.status == "ok" else row.status
+def _outcome(row: Row) -> str:
+    return _OUTCOME_MARK[row["outcome"]] if row["status"] == "ok" else row["status"]
 
 
-def _relative(row: MetricResult) -> str:
-    if row.relative_effect is None:
+def _relative(row: Row) -> str:
+    if row["relative_effect"] is None:
         return "n/a"
-    if row.relative_ci_low is None or row.relative_ci_high is None:
-        return f"{row.relative_effect:+.2%}"
-    return f"{row.relative_effect:+.2%} [{row.relative_ci_low:+.2%}, {row.relative_ci_high:+.2%}]"
+    if row["relative_ci_low"] is None or row["relative_ci_high"] is None:
+        return f"{row['relative_effect']:+.2%}"
+    return f"{row['relative_effect']:+.2%} [{row['relative_ci_low']:+.2%}, {row['relative_ci_high']:+.2%}]"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "n/a" if low is None or high is None else f"[{low:+.4g}, {high:+.4g}]"
 
 
 def _p(value: float | None) -> str:

@@ -57,7 +57,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from shared_datasets import dataset_file
+from helpers import dataset_file
 
 from iterate.stats import interval_and_p_value
 from iterate.stats.sequential import (

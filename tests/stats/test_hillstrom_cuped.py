@@ -18,7 +18,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from iterate.stats.cuped import JointMoments, cuped_test
-from shared_datasets import dataset_file
+from helpers import dataset_file
 
 
 HILLSTROM = dataset_file("hillstrom", "hillstrom.csv").parent

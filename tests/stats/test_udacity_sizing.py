@@ -26,7 +26,7 @@ import csv
 import math
 
 import pytest
-from shared_datasets import dataset_file
+from helpers import dataset_file
 
 from iterate.stats import Moments, two_proportion_z_test
 from iterate.stats.power import (

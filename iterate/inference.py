@@ -1,5 +1,6 @@
-"""Designs that change how a row's p-value and interval are read: anytime-valid (sequential)
-inference, group-sequential looks with alpha spending, and Bayesian summaries beside them.
+"""How a comparison row is read beyond the fixed-horizon test: anytime-valid (sequential) p-values
+and intervals, the nominal alpha of a group-sequential look, and Bayesian summaries beside them
+(``inference = "bayesian"`` or ``"both"``).
 
 Pure functions on comparison rows; the statistics live in :mod:`iterate.stats`.
 """
@@ -14,7 +15,7 @@ from iterate.config import Experiment
 from iterate.decision import classify
 from iterate.result import MetricResult
 
-# the designs' statistics (NumPy, SciPy) are imported by the functions that use them, so that an
+# these statistics (NumPy, SciPy) are imported by the functions that use them, so that an
 # analysis without sequential, group-sequential or Bayesian options does not import them
 
 

@@ -1,0 +1,115 @@
+"""SQL dialects: the spellings that differ between engines, one entry per engine.
+
+Only the fragments listed by :class:`iterate.engines.base.Dialect` differ; the rest of iterate's
+SQL is standard. A new engine adds its dialect here and to :data:`DIALECTS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from iterate.engines.base import Dialect, TypeClass
+
+_DUCKDB_INTEGERS = frozenset({
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+    "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+})
+_DUCKDB_FLOATS = frozenset({"FLOAT", "DOUBLE", "REAL"})
+_DUCKDB_TEXTS = frozenset({"VARCHAR", "UUID"})
+_TWO_POW_MINUS_53 = 2.0**-53
+
+
+class DuckDBDialect:
+    """DuckDB's spellings (DuckDB >= 1.4).
+
+    Example:
+        >>> DUCKDB.seconds("$p0"), DUCKDB.type_class("TIMESTAMP WITH TIME ZONE")
+        ('to_seconds($p0)', 'time')
+    """
+
+    name = "duckdb"
+    materialized_cte = "AS MATERIALIZED"
+    text_type = "VARCHAR"
+    hash_type = "UBIGINT"
+
+    def placeholder(self, name: str) -> str:
+        return f"${name}"
+
+    def seconds(self, seconds: str) -> str:
+        return f"to_seconds({seconds})"
+
+    def epoch_seconds(self, timestamp: str) -> str:
+        return f"epoch({timestamp})"
+
+    def utc_date(self, timestamp: str) -> str:
+        return f"CAST({timestamp} AS DATE)"
+
+    def exact_sum(self, column: str) -> str:
+        return f"fsum({column})"  # Kahan-Babuska compensated summation
+
+    def quantile(self, column: str, probability: str) -> str:
+        return f"quantile_cont({column}, {probability})"
+
+    def arg_min(self, value: str, order: str) -> str:
+        return f"arg_min({value}, {order})"
+
+    def arg_min_keep_null(self, value: str, order: str) -> str:
+        return f"arg_min_null({value}, {order})"
+
+    def integer_range(self, count: str, alias: str, column: str) -> str:
+        return f"range({count}) AS {alias}({column})"
+
+    def unnest_range(self, count: str) -> str:
+        return f"unnest(range({count}))"
+
+    def hash_combine(self, first: str, second: str) -> str:
+        # the hash of one combined key: hash(a, b) in DuckDB combines its inputs' hashes by XOR,
+        # which would tie streams together
+        return f"hash(xor({first}, {second}))"
+
+    def uniform_from_hash(self, hashed: str) -> str:
+        return f"(CAST({hashed} >> 11 AS DOUBLE) * {_TWO_POW_MINUS_53!r})"  # the top 53 bits
+
+    def hash_uniform(self, key: str, stream: str) -> str:
+        return self.uniform_from_hash(self.hash_combine(f"CAST(({key}) AS BIGINT)", f"CAST({stream} AS BIGINT)"))
+
+    def unit_uniform(self, unit: str, draw: str, seed: str) -> str:
+        # the draw is spread over 64 bits (Fibonacci hashing) before the seed is added
+        mixed = f"CAST({draw} * 11400714819323198485 % 18446744073709551616 + {seed} AS {self.hash_type})"
+        return self.uniform_from_hash(self.hash_combine(f"hash({unit})", mixed))
+
+    def timestamp_from_microseconds(self, microseconds: str) -> str:
+        return f"make_timestamp({microseconds})"
+
+    def type_class(self, column_type: str) -> TypeClass:
+        upper = column_type.upper()
+        if upper == "TIMESTAMP":
+            return "timestamp"
+        if upper.startswith("TIMESTAMP") or upper == "DATE":
+            return "time"
+        if upper in _DUCKDB_INTEGERS:
+            return "integer"
+        if upper in _DUCKDB_FLOATS:
+            return "number"
+        if upper.startswith("DECIMAL"):
+            return "decimal"
+        if upper == "BOOLEAN":
+            return "boolean"
+        if upper in _DUCKDB_TEXTS:
+            return "text"
+        return "other"
+
+    def to_timestamp(self, column: str, type_class: TypeClass) -> str:
+        if type_class == "timestamp":
+            return column
+        if type_class == "time":
+            return f"CAST({column} AS TIMESTAMP)"
+        if type_class in ("integer", "number", "decimal"):
+            return f"CAST(to_timestamp(CAST({column} AS DOUBLE)) AS TIMESTAMP)"
+        return f"CAST(try_cast({column} AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+
+DUCKDB: Dialect = DuckDBDialect()
+
+DIALECTS: Mapping[str, Dialect] = {"duckdb": DUCKDB}
+"""Every dialect by engine name."""

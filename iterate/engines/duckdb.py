@@ -1,0 +1,184 @@
+"""The embedded default engine: DuckDB, in process, no server.
+
+Reads Parquet, CSV and NDJSON files (scanned lazily, never loaded whole), tables of DuckDB
+database files (attached read-only) and in-memory Arrow / pandas frames (registered zero-copy).
+Every DuckDB exception is mapped here, in :func:`_translated`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from iterate.engines.base import FileFormat, Rows
+from iterate.engines.dialects import DUCKDB
+from iterate.errors import DataError
+from iterate.templates import Query, quote_identifier
+
+_COPY_OPTIONS: Mapping[str, str] = {
+    "parquet": "FORMAT parquet, COMPRESSION zstd",
+    "csv": "FORMAT csv, HEADER true",
+    "ndjson": "FORMAT json",
+}
+
+
+class DuckDBEngine:
+    """An in-memory DuckDB connection configured for reproducible analyses.
+
+    Timestamps with an offset are converted to UTC (``TimeZone = 'UTC'``), so windows do not
+    depend on the machine's zone. With ``keep_row_order`` false (the default) the engine may
+    return unsorted rows in any order, which lets it stream freely: no query of an analysis
+    relies on the order of rows it did not sort. Files written with :meth:`write_file` keep the
+    query's order only with ``keep_row_order``.
+
+    Example:
+        >>> from iterate.templates import Query
+        >>> engine = DuckDBEngine()
+        >>> engine.execute(Query("example", "SELECT 41 + $x AS Answer", {"x": 1})).dicts()
+        [{'answer': 42}]
+        >>> engine.close()
+    """
+
+    def __init__(self, *, keep_row_order: bool = False) -> None:
+        import duckdb
+
+        self.dialect = DUCKDB
+        self._con = duckdb.connect(database=":memory:")
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")
+        self._con.execute(f"SET preserve_insertion_order = {'true' if keep_row_order else 'false'}")
+        # the footers of a Parquet log are parsed once per analysis, not once per query reading it
+        self._con.execute("SET parquet_metadata_cache = true")
+
+    def execute(self, query: Query) -> Rows:
+        with _translated(files=False):
+            cursor = self._con.execute(query.text, dict(query.parameters))
+            names = tuple(column[0].lower() for column in cursor.description or ())
+            return Rows(names, cursor.fetchall() if names else [])
+
+    def create_view(self, name: str, query: Query) -> str:
+        quoted = quote_identifier(name)
+        with _translated(files=False):
+            self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quoted} AS {query.text}", dict(query.parameters))
+        return quoted
+
+    def create_table(self, name: str, query: Query) -> str:
+        quoted = quote_identifier(name)
+        with _translated(files=False):
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {quoted} AS {query.text}", dict(query.parameters))
+        return quoted
+
+    def describe(self, relation: str) -> dict[str, str]:
+        with _translated(files=True):
+            rows = self._con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+        return {row[0]: str(row[1]) for row in rows}
+
+    def register_files(self, name: str, files: Sequence[str], file_format: FileFormat) -> str:
+        self._release(name)
+        with _translated(files=True):
+            if file_format == "parquet":
+                relation = self._con.read_parquet(list(files), union_by_name=True)
+            elif file_format == "csv":
+                relation = self._con.read_csv(list(files), union_by_name=True, header=True)
+            else:
+                relation = self._con.read_json(list(files), format="newline_delimited")
+            relation.create_view(name, replace=True)
+        return quote_identifier(name)
+
+    def register_frame(self, name: str, frame: Any) -> str:
+        self._release(name)
+        with _translated(files=True):
+            self._con.register(name, frame)
+        return quote_identifier(name)
+
+    def register_table(self, name: str, database: str, table: str) -> str:
+        self._release(name)
+        alias = self._attached(database)
+        if alias is None:
+            alias = f"{name}_database"
+            try:
+                with _translated(files=True):
+                    self._con.execute(f"ATTACH {_literal(database)} AS {quote_identifier(alias)} (READ_ONLY)")
+            except DataError as error:
+                raise DataError(f"cannot open DuckDB database {database}: {error}") from error
+        tables = {row[0] for row in self._con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = $db "
+            "UNION SELECT view_name FROM duckdb_views() WHERE database_name = $db",
+            {"db": alias},
+        ).fetchall()}
+        if table not in tables:
+            found = ", ".join(sorted(tables)) or "none"
+            raise DataError(f"table `{table}` not found in {database} (tables there: {found})")
+        quoted = quote_identifier(name)
+        self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quoted} AS "
+                          f"SELECT * FROM {quote_identifier(alias)}.{quote_identifier(table)}")
+        return quoted
+
+    def footer_null_counts(self, files: Sequence[str]) -> Mapping[str, int | None]:
+        with _translated(files=True):
+            rows = self._con.execute(
+                "SELECT path_in_schema, sum(stats_null_count), count(*) - count(stats_null_count) "
+                "FROM parquet_metadata($files) GROUP BY path_in_schema",
+                {"files": list(files)},
+            ).fetchall()
+        return {path: None if missing_statistics else int(nulls or 0) for path, nulls, missing_statistics in rows}
+
+    def write_file(self, query: Query, path: Path, file_format: FileFormat) -> int:
+        parameters = {**query.parameters, "iterate_output_path": str(path)}
+        with _translated(files=True):
+            written = self._con.execute(
+                f"COPY ({query.text}) TO $iterate_output_path ({_COPY_OPTIONS[file_format]})", parameters
+            ).fetchone()
+        return int(written[0])
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _release(self, name: str) -> None:
+        """Forget what an earlier analysis on this engine registered as ``name``: a registered
+        frame would otherwise shadow a view of the same name."""
+        self._con.unregister(name)
+        self._con.execute(f"DROP VIEW IF EXISTS {quote_identifier(name)}")
+
+    def _attached(self, database: str) -> str | None:
+        """Alias of the database file if already attached (both logs in one file): a file is
+        attached once per connection."""
+        wanted = str(Path(database).resolve())
+        for name, attached_path in self._con.execute("SELECT database_name, path FROM duckdb_databases()").fetchall():
+            if attached_path and str(Path(attached_path).resolve()) == wanted:
+                return name
+        return None
+
+
+@contextmanager
+def _translated(*, files: bool) -> Iterator[None]:
+    """DuckDB's exceptions as iterate's: the one place where they are mapped.
+
+    While a file is registered, described or written, any DuckDB error means it cannot be read
+    or written (DuckDB raises many types for a malformed file): a :class:`DataError` carrying
+    DuckDB's first line, which the caller puts in context. During a query, a log that turns out unreadable
+    mid-scan (a malformed CSV row, a corrupt Parquet page) is a data error too; any other DuckDB
+    error is a bug of iterate and propagates.
+    """
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as error:
+        if files:
+            raise DataError(_first_line(error)) from error
+        if isinstance(error, (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)):
+            raise DataError(f"the engine could not read the input logs: {_first_line(error)}; "
+                            "fix or remove the offending file") from error
+        raise
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal, for the one statement that takes no bind parameter (ATTACH)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
