@@ -63,15 +63,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
-from iterate.engines import Dialect, Engine, create_engine
+from iterate.engines import Dialect, Engine, FileFormat, create_engine
 from iterate.errors import DataError
 from iterate.templates import Parameters, Query, render
 
 __all__ = ["EVENT_TYPES", "SimulationSummary", "simulate_logs"]
 
-FileFormat = Literal["parquet", "csv", "ndjson"]
+
 
 #: Event types: name -> base share of all events. ``page_load`` carries a latency (ms) and
 #: ``purchase`` a revenue in ``value``; the others have a null ``value``.
@@ -265,28 +265,54 @@ def simulate_logs(
         >>> sorted(summary.units_per_variant)
         ['control', 'treatment']
     """
-    variants = tuple(variants)
-    shares, lifts, start_utc = _validate(
-        output_dir=output_dir,
-        units=units,
-        events=events,
-        variants=variants,
-        split=split,
-        effects=effects,
-        experiment=experiment,
-        seed=seed,
-        start=start,
-        days=days,
-        window_days=window_days,
-        file_format=file_format,
-        cross_exposure_share=cross_exposure_share,
-        unexposed_share=unexposed_share,
+    settings = _validate(
+        output_dir=output_dir, units=units, events=events, variants=tuple(variants), split=split, effects=effects,
+        experiment=experiment, seed=seed, start=start, days=days, window_days=window_days, file_format=file_format,
+        cross_exposure_share=cross_exposure_share, unexposed_share=unexposed_share,
         duplicate_exposure_share=duplicate_exposure_share,
     )
-    out = Path(output_dir)
+    paths = _output_paths(Path(output_dir), file_format)
+    owned = engine is None
+    engine = engine or create_engine("duckdb", keep_row_order=True)
+    try:
+        written = _generate(engine, settings, *paths)
+    except DataError as exc:
+        raise DataError(f"could not write simulated logs to {str(Path(output_dir))!r}: {exc}") from exc
+    finally:
+        if owned:
+            engine.close()
+    return _summary(settings, *paths, *written)
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """The validated arguments of :func:`simulate_logs` (shares aligned with the variants, lifts
+    for every variant, the start as naive UTC)."""
+
+    units: int
+    events: int
+    variants: tuple[str, ...]
+    shares: tuple[float, ...]
+    lifts: dict[str, dict[str, float]]
+    experiment: str
+    seed: int
+    start: datetime
+    days: int
+    window_days: int
+    file_format: FileFormat
+    cross_exposure_share: float
+    unexposed_share: float
+    duplicate_exposure_share: float
+
+    @property
+    def unexposed_units(self) -> int:
+        return round(self.units * self.unexposed_share)
+
+
+def _output_paths(out: Path, file_format: FileFormat) -> tuple[Path, Path]:
+    """The events and exposures files in ``out`` (created if missing)."""
     ext = _EXTENSIONS[file_format]
-    events_path = out / f"events.{ext}"
-    exposures_path = out / f"exposures.{ext}"
+    events_path, exposures_path = out / f"events.{ext}", out / f"exposures.{ext}"
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -294,49 +320,51 @@ def simulate_logs(
     for path in (events_path, exposures_path):
         if path.is_dir():
             raise DataError(f"{str(path)!r} is a folder; expected a file path to write to")
+    return events_path, exposures_path
 
-    n_unexposed = round(units * unexposed_share)
-    n_total = units + n_unexposed
-    rate = _base_rate(events, units, n_unexposed, shares, lifts)
-    owned = engine is None
-    engine = engine or create_engine("duckdb", keep_row_order=True)
+
+def _generate(engine: Engine, settings: _Settings, events_path: Path,
+              exposures_path: Path) -> tuple[int, int, Sequence[tuple[Any, ...]]]:
+    """Draw the units, write both logs; returns the rows written and what was drawn per variant."""
     dialect = engine.dialect
-    streams = _Streams(seed, dialect)
-    try:
-        engine.create_table("units", _units_query(n_total, units, shares, streams, start_utc, days, dialect))
-        n_events = engine.write_file(_events_query(rate, lifts, streams, window_days, dialect), events_path, file_format)
-        exposures_query = _exposures_query(variants, start_utc, days, cross_exposure_share, duplicate_exposure_share,
-                                           streams, experiment, dialect)
-        n_exposure_rows = engine.write_file(exposures_query, exposures_path, file_format)
-        drawn = engine.execute(render("simulate_summary", dialect, cross_share=repr(cross_exposure_share),
-                                      duplicate_share=repr(duplicate_exposure_share))).values
-    except DataError as exc:
-        raise DataError(f"could not write simulated logs to {str(out)!r}: {exc}") from exc
-    finally:
-        if owned:
-            engine.close()
+    streams = _Streams(settings.seed, dialect)
+    n_total = settings.units + settings.unexposed_units
+    rate = _base_rate(settings.events, settings.units, settings.unexposed_units, settings.shares, settings.lifts)
+    engine.create_table("units", _units_query(n_total, settings.units, settings.shares, streams, settings.start,
+                                              settings.days, dialect))
+    events_query = _events_query(rate, settings.lifts, streams, settings.window_days, dialect)
+    n_events = engine.write_file(events_query, events_path, settings.file_format)
+    exposures_query = _exposures_query(settings.variants, settings.start, settings.days, settings.cross_exposure_share,
+                                       settings.duplicate_exposure_share, streams, settings.experiment, dialect)
+    n_exposure_rows = engine.write_file(exposures_query, exposures_path, settings.file_format)
+    drawn = engine.execute(render("simulate_summary", dialect, cross_share=repr(settings.cross_exposure_share),
+                                  duplicate_share=repr(settings.duplicate_exposure_share))).values
+    return n_events, n_exposure_rows, drawn
+
+
+def _summary(settings: _Settings, events_path: Path, exposures_path: Path, n_events: int, n_exposure_rows: int,
+             drawn: Sequence[tuple[Any, ...]]) -> SimulationSummary:
     per_variant = {v_idx: count for v_idx, count, _, _ in drawn}
     n_cross, n_dup = (drawn[0][2], drawn[0][3]) if drawn else (0, 0)
-
     return SimulationSummary(
         events_path=events_path,
         exposures_path=exposures_path,
         events=int(n_events),
         exposure_rows=int(n_exposure_rows),
-        units_exposed=units,
-        units_per_variant={v: int(per_variant.get(i, 0)) for i, v in enumerate(variants)},
-        units_unexposed=n_unexposed,
+        units_exposed=settings.units,
+        units_per_variant={v: int(per_variant.get(i, 0)) for i, v in enumerate(settings.variants)},
+        units_unexposed=settings.unexposed_units,
         units_cross_exposed=int(n_cross),
         units_duplicate_exposure=int(n_dup),
-        effects={v: dict(e) for v, e in lifts.items() if e},
-        experiment=experiment,
-        variants=variants,
-        split=shares,
-        seed=seed,
-        start=start_utc,
-        days=days,
-        window_days=window_days,
-        file_format=file_format,
+        effects={v: dict(e) for v, e in settings.lifts.items() if e},
+        experiment=settings.experiment,
+        variants=settings.variants,
+        split=settings.shares,
+        seed=settings.seed,
+        start=settings.start,
+        days=settings.days,
+        window_days=settings.window_days,
+        file_format=settings.file_format,
     )
 
 
@@ -360,26 +388,9 @@ def _validate(
     cross_exposure_share: float,
     unexposed_share: float,
     duplicate_exposure_share: float,
-) -> tuple[tuple[float, ...], dict[str, dict[str, float]], datetime]:
-    """Check every argument, collect all problems, return (split, lifts, naive-UTC start)."""
-    problems: list[str] = []
-
-    def is_int(x: object) -> bool:
-        return isinstance(x, int) and not isinstance(x, bool)
-
-    def is_real(x: object) -> bool:
-        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-    if not is_int(units) or units < 1:
-        problems.append(f"`units == {units!r}`, must be an integer >= 1")
-    if not is_int(events) or events < 0:
-        problems.append(f"`events == {events!r}`, must be an integer >= 0")
-    if not is_int(seed):
-        problems.append(f"`seed == {seed!r}`, must be an integer")
-    if not is_int(days) or days < 1:
-        problems.append(f"`days == {days!r}`, must be an integer >= 1")
-    if not is_int(window_days) or window_days < 1:
-        problems.append(f"`window_days == {window_days!r}`, must be an integer >= 1")
+) -> _Settings:
+    """Check every argument, collect all problems, return the settings to simulate."""
+    problems = _number_problems(units=units, events=events, seed=seed, days=days, window_days=window_days)
     if file_format not in _EXTENSIONS:
         problems.append(f"`file_format == {file_format!r}`, must be one of {sorted(_EXTENSIONS)}")
     if not isinstance(experiment, str) or not experiment:
@@ -391,9 +402,47 @@ def _validate(
         ("duplicate_exposure_share", duplicate_exposure_share, 1.0),
         ("unexposed_share", unexposed_share, 100.0),
     ):
-        if not is_real(value) or not 0.0 <= value <= high:
+        if not _is_real(value) or not 0.0 <= value <= high:
             problems.append(f"`{name} == {value!r}`, must be a number in [0, {high:g}]")
+    problems += _variant_problems(variants)
+    shares = _shares(split, variants, problems)
+    lifts = _lifts(effects, variants, problems)
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        problems.append(f"output folder {str(out)!r} exists and is a file; expected a folder")
+    if problems:
+        raise DataError("invalid arguments for simulate_logs", problems)
+    if start.tzinfo is not None:
+        start = start.astimezone(timezone.utc).replace(tzinfo=None)
+    return _Settings(units, events, variants, shares, lifts, experiment, seed, start, days, window_days, file_format,
+                     cross_exposure_share, unexposed_share, duplicate_exposure_share)
 
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _number_problems(*, units: object, events: object, seed: object, days: object, window_days: object) -> list[str]:
+    problems = []
+    if not _is_int(units) or units < 1:
+        problems.append(f"`units == {units!r}`, must be an integer >= 1")
+    if not _is_int(events) or events < 0:
+        problems.append(f"`events == {events!r}`, must be an integer >= 0")
+    if not _is_int(seed):
+        problems.append(f"`seed == {seed!r}`, must be an integer")
+    if not _is_int(days) or days < 1:
+        problems.append(f"`days == {days!r}`, must be an integer >= 1")
+    if not _is_int(window_days) or window_days < 1:
+        problems.append(f"`window_days == {window_days!r}`, must be an integer >= 1")
+    return problems
+
+
+def _variant_problems(variants: tuple[str, ...]) -> list[str]:
+    problems = []
     bad_names = [v for v in variants if not isinstance(v, str) or not v]
     if bad_names:
         problems.append(f"variant names {bad_names!r} are not non-empty strings")
@@ -402,67 +451,65 @@ def _validate(
     duplicates = sorted({v for v in variants if variants.count(v) > 1}, key=str)
     if duplicates:
         problems.append(f"variants {list(variants)!r} repeat {duplicates!r}; names must be unique")
+    return problems
 
+
+def _shares(split: Sequence[float] | None, variants: tuple[str, ...], problems: list[str]) -> tuple[float, ...]:
+    """The assignment probabilities: ``split`` when valid (else a problem), equal by default."""
     shares: tuple[float, ...] = tuple(1.0 / len(variants) for _ in variants) if variants else ()
-    if split is not None:
-        split = tuple(split)
-        if len(split) != len(variants):
-            problems.append(
-                f"`split` has {len(split)} shares {list(split)!r} for {len(variants)} variants "
-                f"{list(variants)!r}; expected one share per variant"
-            )
-        elif not all(is_real(s) and s >= 0 for s in split):
-            problems.append(f"`split == {list(split)!r}`, shares must be finite numbers >= 0")
-        elif abs(math.fsum(split) - 1.0) > 1e-9:
-            problems.append(
-                f"`split == {list(split)!r}` sums to {math.fsum(split)!r}, must sum to 1 "
-                "(within 1e-9)"
-            )
-        else:
-            shares = tuple(float(s) for s in split)
+    if split is None:
+        return shares
+    split = tuple(split)
+    if len(split) != len(variants):
+        problems.append(
+            f"`split` has {len(split)} shares {list(split)!r} for {len(variants)} variants "
+            f"{list(variants)!r}; expected one share per variant"
+        )
+    elif not all(_is_real(s) and s >= 0 for s in split):
+        problems.append(f"`split == {list(split)!r}`, shares must be finite numbers >= 0")
+    elif abs(math.fsum(split) - 1.0) > 1e-9:
+        problems.append(
+            f"`split == {list(split)!r}` sums to {math.fsum(split)!r}, must sum to 1 "
+            "(within 1e-9)"
+        )
+    else:
+        shares = tuple(float(s) for s in split)
+    return shares
 
+
+def _lifts(effects: Mapping[str, Mapping[str, float]] | None, variants: tuple[str, ...],
+           problems: list[str]) -> dict[str, dict[str, float]]:
+    """variant -> event -> lift, for every variant; each invalid effect is a problem."""
     lifts: dict[str, dict[str, float]] = {v: {} for v in variants}
     for variant, by_event in (effects or {}).items():
         if variant not in lifts:
             problems.append(
                 f"effect for unknown variant {variant!r}; expected one of {list(variants)[1:]!r}"
             )
-            continue
-        if variants and variant == variants[0]:
+        elif variants and variant == variants[0]:
             problems.append(
                 f"effect given for the control variant {variant!r}; effects are relative to "
                 f"the control, give them for {list(variants)[1:]!r}"
             )
-            continue
-        if not isinstance(by_event, Mapping):
+        elif not isinstance(by_event, Mapping):
             problems.append(
                 f"effects[{variant!r}] == {by_event!r}, expected a mapping event name -> lift"
             )
-            continue
-        for event, lift in by_event.items():
-            if event not in EVENT_TYPES:
-                problems.append(
-                    f"effect on unknown event type {event!r} for {variant!r}; expected one of "
-                    f"{list(EVENT_TYPES)!r}"
-                )
-            elif not is_real(lift) or lift <= -1.0:
-                problems.append(
-                    f"effect {variant!r}/{event!r} == {lift!r}, must be a finite relative lift "
-                    "> -1 (e.g. 0.05 for +5%)"
-                )
-            else:
-                lifts[variant][event] = float(lift)
-
-    out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        problems.append(f"output folder {str(out)!r} exists and is a file; expected a folder")
-
-    if problems:
-        raise DataError("invalid arguments for simulate_logs", problems)
-
-    if start.tzinfo is not None:
-        start = start.astimezone(timezone.utc).replace(tzinfo=None)
-    return shares, lifts, start
+        else:
+            for event, lift in by_event.items():
+                if event not in EVENT_TYPES:
+                    problems.append(
+                        f"effect on unknown event type {event!r} for {variant!r}; expected one of "
+                        f"{list(EVENT_TYPES)!r}"
+                    )
+                elif not _is_real(lift) or lift <= -1.0:
+                    problems.append(
+                        f"effect {variant!r}/{event!r} == {lift!r}, must be a finite relative lift "
+                        "> -1 (e.g. 0.05 for +5%)"
+                    )
+                else:
+                    lifts[variant][event] = float(lift)
+    return lifts
 
 
 # --------------------------------------------------------------------------- SQL building

@@ -17,10 +17,11 @@ Example:
 from __future__ import annotations
 
 import difflib
+from functools import cache
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin, get_type_hints
 
 from iterate.config.durations import parse_duration
 from iterate.errors import ConfigError
@@ -37,14 +38,7 @@ SequentialMethod = Literal["msprt", "confidence_sequence"]
 Spending = Literal["obrien-fleming", "pocock", "power"]
 Inference = Literal["frequentist", "bayesian", "both"]
 
-ROLES: tuple[str, ...] = get_args(Role)
-DIRECTIONS: tuple[str, ...] = get_args(Direction)
 OPERATORS: tuple[str, ...] = get_args(Operator)
-CORRECTIONS: tuple[str, ...] = get_args(Correction)
-MARGIN_TYPES: tuple[str, ...] = get_args(MarginType)
-SEQUENTIAL_METHODS: tuple[str, ...] = get_args(SequentialMethod)
-SPENDINGS: tuple[str, ...] = get_args(Spending)
-INFERENCES: tuple[str, ...] = get_args(Inference)
 
 EVENT_COLUMNS: tuple[str, ...] = ("user_id", "timestamp", "event", "value", "variant", "experiment")
 EXPOSURE_COLUMNS: tuple[str, ...] = ("user_id", "experiment", "variant", "timestamp")
@@ -321,14 +315,30 @@ def experiment_problems(experiment: Experiment) -> list[str]:
     problems += _probability("[experiment] imbalance_threshold", experiment.imbalance_threshold, example="0.001")
     for key in ("window", "exposure_delay", "pre_period"):
         problems += _duration(f"[experiment] {key}", getattr(experiment, key), allow_zero=key == "exposure_delay")
-    problems += _choice_problem("[experiment]", "correction", experiment.correction, CORRECTIONS)
-    problems += _choice_problem("[experiment]", "sequential_method", experiment.sequential_method, SEQUENTIAL_METHODS)
-    problems += _choice_problem("[experiment]", "spending", experiment.spending, SPENDINGS)
-    problems += _choice_problem("[experiment]", "inference", experiment.inference, INFERENCES)
+    problems += _choices_problems("[experiment]", experiment)
     problems += _duration("[experiment] cuped", experiment.cuped)
     problems += _duration("[experiment] max_duration", experiment.max_duration)
     if experiment.check_duplicates is not None and not isinstance(experiment.check_duplicates, bool):
         problems.append(f"[experiment] check_duplicates == {experiment.check_duplicates!r}, must be true or false")
+    problems += _design_problems(experiment)
+    if experiment.as_of is not None and not isinstance(experiment.as_of, datetime):
+        problems.append(f"[experiment] as_of == {experiment.as_of!r}, must be a date-time like 2026-01-20T00:00:00Z")
+    if not isinstance(experiment.segments, tuple) or not all(isinstance(s, str) and s for s in experiment.segments):
+        problems.append(f"[experiment] segments == {experiment.segments!r}, must be a list of column names")
+    problems += conditions_problems("[experiment] where", experiment.where)
+    problems += _split_problems(experiment)
+    problems += _metrics_problems(experiment.metrics)
+    for label, mapping, defaults in (
+        ("events", experiment.event_columns, EVENT_COLUMNS),
+        ("exposures", experiment.exposure_columns, EXPOSURE_COLUMNS),
+    ):
+        problems += [unknown_key(f"[columns.{label}]", key, defaults) for key in mapping if key not in defaults]
+    return problems
+
+
+def _design_problems(experiment: Experiment) -> list[str]:
+    """Problems of the monitoring design: sequential or planned looks, the plan, the prior."""
+    problems = []
     if not isinstance(experiment.sequential, bool):
         problems.append(f"[experiment] sequential == {experiment.sequential!r}, must be true or false")
     if experiment.looks is not None and (not isinstance(experiment.looks, int) or isinstance(experiment.looks, bool)
@@ -345,27 +355,33 @@ def experiment_problems(experiment: Experiment) -> list[str]:
         problems.append(f"[experiment] spending_rho == {experiment.spending_rho!r}, must be a positive number")
     if experiment.prior_std is not None and (not _is_number(experiment.prior_std) or experiment.prior_std <= 0):
         problems.append(f"[experiment] prior_std == {experiment.prior_std!r}, must be a positive number")
-    if experiment.as_of is not None and not isinstance(experiment.as_of, datetime):
-        problems.append(f"[experiment] as_of == {experiment.as_of!r}, must be a date-time like 2026-01-20T00:00:00Z")
-    if not isinstance(experiment.segments, tuple) or not all(isinstance(s, str) and s for s in experiment.segments):
-        problems.append(f"[experiment] segments == {experiment.segments!r}, must be a list of column names")
-    problems += conditions_problems("[experiment] where", experiment.where)
-    problems += _split_problems(experiment)
-    if not experiment.metrics:
-        problems.append("no [[metrics]]: add at least one metric to analyze")
+    return problems
+
+
+def _metrics_problems(metrics: tuple[Metric, ...]) -> list[str]:
+    """Every problem of the metrics: none given, a name used twice, each metric's own."""
+    problems = [] if metrics else ["no [[metrics]]: add at least one metric to analyze"]
     seen: set[str] = set()
-    for position, metric in enumerate(experiment.metrics, start=1):
+    for position, metric in enumerate(metrics, start=1):
         where = f"[[metrics]] #{position} ({metric.name})"
         if metric.name in seen:
             problems.append(f"{where}: the name `{metric.name}` is used twice; metric names must be unique")
         seen.add(metric.name)
         problems += metric_problems(metric, where)
-    for label, mapping, defaults in (
-        ("events", experiment.event_columns, EVENT_COLUMNS),
-        ("exposures", experiment.exposure_columns, EXPOSURE_COLUMNS),
-    ):
-        problems += [unknown_key(f"[columns.{label}]", key, defaults) for key in mapping if key not in defaults]
     return problems
+
+
+def _choices_problems(where: str, item: Experiment | Metric) -> list[str]:
+    """A problem for each field whose type is a ``Literal`` and whose value is not one of its choices."""
+    return [problem for name, choices in _choice_fields(type(item)).items()
+            for problem in _choice_problem(where, name, getattr(item, name), choices)]
+
+
+@cache
+def _choice_fields(cls: type) -> dict[str, tuple[str, ...]]:
+    """Fields of ``cls`` typed with a ``Literal``, and their choices (the types are the one source)."""
+    hints = get_type_hints(cls)
+    return {item.name: get_args(hints[item.name]) for item in fields(cls) if get_origin(hints[item.name]) is Literal}
 
 
 def metric_problems(metric: Metric, where: str) -> list[str]:
@@ -374,13 +390,11 @@ def metric_problems(metric: Metric, where: str) -> list[str]:
 
     kind = METRIC_KINDS.get(metric.type) if isinstance(metric.type, str) else None
     problems = _choice_problem(where, "type", metric.type, tuple(METRIC_KINDS))
-    problems += _choice_problem(where, "role", metric.role, ROLES)
-    problems += _choice_problem(where, "direction", metric.direction, DIRECTIONS)
+    problems += _choices_problems(where, metric)
     problems += _duration(f"{where} window", metric.window)
     problems += conditions_problems(f"{where} where", metric.where)
     if kind is not None:
         problems += kind.problems(metric, where)
-    problems += _choice_problem(where, "margin_type", metric.margin_type, MARGIN_TYPES)
     if metric.margin is not None and (not _is_number(metric.margin) or metric.margin < 0):
         problems.append(f"{where}: margin == {metric.margin!r}, must be a number >= 0 (e.g. 0.02 for 2%)")
     if metric.margin is not None and metric.role != "guardrail":

@@ -477,23 +477,41 @@ def cuped_test(
     if control.means[3] == 0 or treatment.means[3] == 0:
         return _not_adjusted(unadjusted, "zero_denominator")
     arm_c, arm_t = _linearize(control), _linearize(treatment)
-    pooled_variance = (arm_c.n - 1) * arm_c.covariate_variance + (arm_t.n - 1) * arm_t.covariate_variance
-    if not pooled_variance > 0:
+    theta = _pooled_theta(arm_c, arm_t)
+    if theta is None:
         return _not_adjusted(unadjusted, "zero_variance")
-    theta = ((arm_c.n - 1) * arm_c.cross + (arm_t.n - 1) * arm_t.cross) / pooled_variance
-
     c_pooled = (control.n * control.means[2] + treatment.n * treatment.means[2]) / (
         control.n * control.means[3] + treatment.n * treatment.means[3]
     )
+    mean_c, var_c = _adjusted_arm(arm_c, theta, c_pooled)
+    mean_t, var_t = _adjusted_arm(arm_t, theta, c_pooled)
+    return _adjusted_estimate(arm_c, arm_t, mean_c, var_c, mean_t, var_t, theta, unadjusted,
+                              alternative=alternative, alpha=alpha)
 
-    def adjusted_variance(arm: _Linearized) -> float:
-        extra = theta * theta * arm.covariate_variance / arm.n
-        variance = arm.metric_variance + (extra - 2 * theta * arm.cross / arm.n)
-        return 0.0 if variance <= _CANCELLATION_TOLERANCE * (arm.metric_variance + extra) else variance
 
-    mean_c = arm_c.ratio - theta * (arm_c.covariate_ratio - c_pooled)
-    mean_t = arm_t.ratio - theta * (arm_t.covariate_ratio - c_pooled)
-    var_c, var_t = adjusted_variance(arm_c), adjusted_variance(arm_t)
+def _pooled_theta(arm_c: _Linearized, arm_t: _Linearized) -> float | None:
+    """Eq. (4) of Deng et al. (2013) pooled within arms (weights ``n_a - 1``); ``None`` when the
+    covariate has no within-arm variance."""
+    pooled_variance = (arm_c.n - 1) * arm_c.covariate_variance + (arm_t.n - 1) * arm_t.covariate_variance
+    if not pooled_variance > 0:
+        return None
+    return ((arm_c.n - 1) * arm_c.cross + (arm_t.n - 1) * arm_t.cross) / pooled_variance
+
+
+def _adjusted_arm(arm: _Linearized, theta: float, c_pooled: float) -> tuple[float, float]:
+    """An arm's adjusted value ``r - theta (c - c_pooled)`` (eq. (3)) and its variance
+    ``(g - theta h)' S (g - theta h) / n``, 0 when it cancels to rounding noise."""
+    extra = theta * theta * arm.covariate_variance / arm.n
+    variance = arm.metric_variance + (extra - 2 * theta * arm.cross / arm.n)
+    if variance <= _CANCELLATION_TOLERANCE * (arm.metric_variance + extra):
+        variance = 0.0
+    return arm.ratio - theta * (arm.covariate_ratio - c_pooled), variance
+
+
+def _adjusted_estimate(arm_c: _Linearized, arm_t: _Linearized, mean_c: float, var_c: float, mean_t: float,
+                       var_t: float, theta: float, unadjusted: Estimate, *, alternative: Alternative,
+                       alpha: float) -> CupedEstimate:
+    """The adjusted arms compared as in Welch's test (Welch 1947; Satterthwaite 1946)."""
     effect = mean_t - mean_c
     unadjusted_se = unadjusted.std_error
     assert unadjusted_se is not None  # status "ok"
