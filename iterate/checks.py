@@ -8,12 +8,12 @@ duplicate events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from iterate.aggregation import Duplicates, EventTimes, ExposureCounts, GroupMoments
-from iterate.config import Experiment
+from iterate.config import Experiment, Metric
 from iterate.result import Check
-from iterate.stats import sample_ratio_mismatch
+from iterate.stats import Estimate, delta_method_test, sample_ratio_mismatch
 
 
 def srm_check(
@@ -130,6 +130,13 @@ def duplicate_check(duplicates: Duplicates) -> Check:
     )
 
 
+def _pre_exposure_test(metric: Metric) -> Callable[..., Estimate]:
+    """The test of a metric's pre-exposure values: its kind's test on the same metric before
+    exposure; a covariate column is a per-unit number of any scale, compared as a mean (Welch's
+    test, the delta method with denominator 1), whatever the metric's kind."""
+    return delta_method_test if metric.covariate is not None else metric.kind.test
+
+
 def pre_exposure_check(experiment: Experiment, groups: Sequence[GroupMoments], variants: Sequence[str]) -> Check:
     """Imbalance of the metrics between arms before exposure: a difference there means the
     assignment or the logging is broken (a pre-period A/A test; Deng et al. 2013 use the same
@@ -144,8 +151,8 @@ def pre_exposure_check(experiment: Experiment, groups: Sequence[GroupMoments], v
             treated = overall.get((metric.name, variant))
             if treated is None:
                 continue
-            estimate = metric.kind.test(control.pre_moments, treated.pre_moments, alternative="two-sided",
-                                        alpha=experiment.alpha)
+            estimate = _pre_exposure_test(metric)(control.pre_moments, treated.pre_moments, alternative="two-sided",
+                                                  alpha=experiment.alpha)
             tested += 1
             if estimate.p_value is not None and estimate.p_value < experiment.imbalance_threshold:
                 findings.append(f"{metric.name} ({variant}): effect {estimate.effect:+.4g} before exposure, "

@@ -21,6 +21,7 @@ import math
 from datetime import timedelta
 
 import numpy as np
+import scipy.stats
 import polars as pl
 import pytest
 import statsmodels.api as sm
@@ -344,6 +345,24 @@ def test_covariate_column_of_the_exposures(log_dir, logs) -> None:
     ratio = row(result, "ctr")
     assert ratio.effect == pytest.approx(expected.effect, rel=REL)
     assert ratio.std_error == pytest.approx(expected.std_error, rel=REL)
+
+
+def test_covariate_column_on_a_proportion_metric(log_dir, logs) -> None:
+    """A covariate column on a proportion: the covariate is a per-unit number (history ~ 8), not a
+    proportion, so its balance before exposure is compared as a mean; the adjusted effect is the
+    ANCOVA coefficient of the 0/1 outcome (a regression used to stop this with "must be a proportion")."""
+    metrics = [{"name": "purchasers", "type": "proportion", "event": "purchase", "covariate": "history"}]
+    result = iterate.analyze(write_config(log_dir, "history_proportion.toml", metrics=metrics))
+    table = unit_table(*logs).with_columns(pl.col("history").fill_null(0.0))
+    reference = ancova(table, "purchased", "history")
+    r = row(result, "purchasers")
+    assert r.method == "cuped"
+    assert r.effect == pytest.approx(reference["effect"], rel=REL)
+    assert r.std_error == pytest.approx(reference["se"], rel=REL)
+    imbalance = next(check for check in result.checks if check.name == "pre_exposure_imbalance")
+    (_, _, hc), (_, _, ht) = arms(table, "purchased", "purchased", "history")
+    welch = scipy.stats.ttest_ind(ht, hc, equal_var=False)
+    assert imbalance.passed == (welch.pvalue >= 0.001) and imbalance.details["tests"] == 1
 
 
 def test_covariate_column_with_exposures_in_the_events_log(tmp_path, logs) -> None:

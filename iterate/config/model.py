@@ -422,7 +422,11 @@ def _cap_problems(metric: Metric, where: str, kind: MetricKind | None) -> list[s
     elif cap.value is not None and not _is_number(cap.value):
         problems.append(f"{where}: cap == {cap.value!r}, must be a number")
     if kind is not None and not kind.cappable:
-        problems.append(f"{where}: cap does not apply to type = \"{metric.type}\"")
+        from iterate.metrics import METRIC_KINDS
+
+        cappable = [f'"{name}"' for name, other in METRIC_KINDS.items() if other.cappable]
+        problems.append(f"{where}: cap does not apply to type = \"{metric.type}\"; it applies to "
+                        f"{', '.join(cappable[:-1])} or {cappable[-1]}")
     return problems
 
 
