@@ -96,8 +96,9 @@ class Dialect(Protocol):
         """A select-list expression turning each row into ``count`` rows numbered 0 .. count - 1."""
 
     def hash_combine(self, first: str, second: str) -> str:
-        """A 64-bit hash of two integer expressions together (counter-based randomness: the same
-        inputs give the same hash, whatever the threads and the order of the rows)."""
+        """A 64-bit hash of ``first`` XOR ``second`` (counter-based randomness: the same inputs give
+        the same hash, whatever the threads and the order of the rows). ``second`` is a stream: a
+        random 63-bit constant, or a hash, independent of the keys; two small keys would collide."""
 
     def uniform_from_hash(self, hashed: str) -> str:
         """A uniform number on [0, 1) from a 64-bit hash value."""
@@ -107,7 +108,7 @@ class Dialect(Protocol):
 
     def unit_uniform(self, unit: str, draw: str, seed: str) -> str:
         """A uniform number on [0, 1) from a hash of a unit id (string or integer), an integer
-        draw number and a seed: the same unit, draw and seed give the same number."""
+        draw number and an integer seed (any sign): the same unit, draw and seed give the same number."""
 
     def timestamp_from_microseconds(self, microseconds: str) -> str:
         """A timestamp from microseconds since 1970-01-01."""

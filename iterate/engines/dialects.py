@@ -17,6 +17,7 @@ _DUCKDB_INTEGERS = frozenset({
 _DUCKDB_FLOATS = frozenset({"FLOAT", "DOUBLE", "REAL"})
 _DUCKDB_TEXTS = frozenset({"VARCHAR", "UUID"})
 _TWO_POW_MINUS_53 = 2.0**-53
+_TWO_POW_64 = 2**64
 
 
 class DuckDBDialect:
@@ -63,8 +64,8 @@ class DuckDBDialect:
         return f"unnest(range({count}))"
 
     def hash_combine(self, first: str, second: str) -> str:
-        # the hash of one combined key: hash(a, b) in DuckDB combines its inputs' hashes by XOR,
-        # which would tie streams together
+        # one hash of both: hash(a, b) in DuckDB combines its inputs' hashes by XOR, which would
+        # tie streams together
         return f"hash(xor({first}, {second}))"
 
     def uniform_from_hash(self, hashed: str) -> str:
@@ -74,8 +75,10 @@ class DuckDBDialect:
         return self.uniform_from_hash(self.hash_combine(f"CAST(({key}) AS BIGINT)", f"CAST({stream} AS BIGINT)"))
 
     def unit_uniform(self, unit: str, draw: str, seed: str) -> str:
-        # the draw is spread over 64 bits (Fibonacci hashing) before the seed is added
-        mixed = f"CAST({draw} * 11400714819323198485 % 18446744073709551616 + {seed} AS {self.hash_type})"
+        # the draw is spread over 64 bits (Fibonacci hashing), then the seed is added modulo 2^64
+        # (any integer seed, negative ones included)
+        spread = f"{draw} * 11400714819323198485 % {_TWO_POW_64}"
+        mixed = f"CAST((({spread} + {seed}) % {_TWO_POW_64} + {_TWO_POW_64}) % {_TWO_POW_64} AS {self.hash_type})"
         return self.uniform_from_hash(self.hash_combine(f"hash({unit})", mixed))
 
     def timestamp_from_microseconds(self, microseconds: str) -> str:

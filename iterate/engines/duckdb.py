@@ -7,6 +7,7 @@ Every DuckDB exception is mapped here, in :func:`_translated`, and nowhere else.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,7 +98,8 @@ class DuckDBEngine:
         self._release(name)
         alias = self._attached(database)
         if alias is None:
-            alias = f"{name}_database"
+            # one alias per database file, so that a view can be registered again from another file
+            alias = "iterate_database_" + hashlib.sha256(str(Path(database).resolve()).encode()).hexdigest()[:16]
             try:
                 with _translated(files=True):
                     self._con.execute(f"ATTACH {_literal(database)} AS {quote_identifier(alias)} (READ_ONLY)")
