@@ -1,6 +1,7 @@
 -- Pass 2 of a quantile metric: per unit, its events (N_i) and those at or below its variant's
--- sample quantile (B_i); per variant, the moments of (B_i, N_i), whose ratio's delta-method
--- variance is the rank uncertainty of the quantile (Liu et al. 2019).
+-- sample quantile (B_i); per variant, the integer sums giving the moments of (B_i, N_i) exactly
+-- (the same on every run), whose ratio's delta-method variance is the rank uncertainty of the
+-- quantile (Liu et al. 2019).
 -- Slots: {metric_events}; {thresholds} a VALUES list of (variant, estimate) bind parameters.
 WITH thresholds AS (
     SELECT * FROM (VALUES {thresholds}) AS t("variant", "estimate")
@@ -14,8 +15,8 @@ per_unit AS (
     GROUP BY me."variant", me."user_id"
 )
 SELECT "variant", count(*) AS "units",
-       avg("below") AS "below_mean", var_samp("below") AS "below_var",
-       avg("events") AS "events_mean", var_samp("events") AS "events_var",
-       covar_samp("below", "events") AS "covariance"
+       sum("below") AS "below_sum", sum("below" * "below") AS "below_squares",
+       sum("events") AS "events_sum", sum("events" * "events") AS "events_squares",
+       sum("below" * "events") AS "products"
 FROM per_unit
 GROUP BY "variant"

@@ -23,7 +23,9 @@
 --   {caps_source}      units when a cap is a pooled percentile, else (SELECT 1)
 --   {caps_join}        ", caps" when a metric is capped, else empty (units is then read once)
 --   {capped_values}    the values after capping, and capped-unit flags
---   {moments}          per-group count / exact mean / var_samp / covar_samp of the values
+--   {shifts}           the pooled mean of each value (one row), the shift of its sums below
+--   {moments}          per group: counts, and exact (compensated) sums of each value, of its
+--                      shifted value and square, and of shifted products of pairs of values
 --   {group_source}     the units to group: capped as it is, or (A/A calibration) capped crossed
 --                      with replicates, each unit re-randomized to an arm by a hash of its id
 --   {group_keys}       grouping columns, each followed by a comma
@@ -63,9 +65,13 @@ capped AS (
 grouped AS (
     {group_source}
 ),
+shifts AS (
+    SELECT {shifts}
+    FROM capped
+),
 moments AS (
     SELECT {group_keys} {moments}
-    FROM grouped
+    FROM grouped, shifts
     GROUP BY {grouping}
 ),
 exposure_counts AS (

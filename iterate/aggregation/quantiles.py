@@ -105,15 +105,25 @@ def _rank_bounds(engine: Engine, metric_events: Query, spine: Spine, parameters:
     query = render("quantile_indicator", engine.dialect, {**spine.parameters, **parameters.values},
                    metric_events=metric_events, thresholds=values_list)
     units, ranks = {}, {}
-    for variant, n, below_mean, below_var, events_mean, events_var, covariance in engine.execute(query).values:
-        units[variant] = int(n)
+    for variant, n, below, below_squares, events, events_squares, products in engine.execute(query).values:
+        n = int(n)
+        units[variant] = n
         indicator = RatioMoments(
-            n=int(n), numerator_mean=float(below_mean), denominator_mean=float(events_mean),
-            numerator_variance=float(below_var or 0.0), denominator_variance=float(events_var or 0.0),
-            covariance=float(covariance or 0.0),
+            n=n, numerator_mean=int(below) / n, denominator_mean=int(events) / n,
+            numerator_variance=_exact_covariance(n, below, below, below_squares),
+            denominator_variance=_exact_covariance(n, events, events, events_squares),
+            covariance=_exact_covariance(n, below, events, products),
         )
         ranks[variant] = quantile_rank_bounds(indicator, probability, alpha=alpha)
     return units, ranks
+
+
+def _exact_covariance(n: int, sum_a: int, sum_b: int, sum_of_products: int) -> float:
+    """Sample covariance of integer values from their integer sums, in exact arithmetic:
+    (n S_ab - S_a S_b) / (n (n - 1)), 0 below two units."""
+    if n < 2:
+        return 0.0
+    return (n * int(sum_of_products) - int(sum_a) * int(sum_b)) / (n * (n - 1))
 
 
 def _quantiles_at_ranks(engine: Engine, metric_events: Query, spine: Spine, parameters: Parameters,

@@ -107,7 +107,7 @@ class _UnitSql:
 
     def total(self, side: Side) -> str:
         if side.value:
-            return f"sum(e.{quote_identifier(value_column(self.experiment, side.value))})"
+            return self.dialect.exact_sum(f"e.{quote_identifier(value_column(self.experiment, side.value))}")
         return "count(*)"
 
     def first_time(self) -> str:
@@ -151,6 +151,7 @@ class _MetricsQuery:
         self.caps: list[str] = []
         self.capped: list[tuple[str, str]] = []
         self.moments: list[tuple[str, str]] = []
+        self.shifts: dict[str, str] = {}
         self.needs_pooled_units = False
 
     def bind_scan(self) -> tuple[str, str | None]:
@@ -230,31 +231,40 @@ class _MetricsQuery:
         return f'caps."{m}_cap"'
 
     def _add_moments(self, metric: Metric, m: str, columns: list[str]) -> None:
-        """Count, mean (exact sum) and variance of each value, and the covariances the delta
-        method and CUPED need (Deng et al. 2013, eq. 3; Deng et al. 2018, eq. 4)."""
+        """Per group: the count, and for each value and each pair of values the sums that give
+        the means, variances and covariances the delta method and CUPED need (Deng et al. 2013,
+        eq. 3; Deng et al. 2018, eq. 4), computed from values shifted by their pooled mean
+        (:func:`iterate.stats.shifted_covariance`)."""
         has = set(columns)
-        moments = [(f'count("{m}_y")', f"{m}_n"), (f'count(*) - count("{m}_y")', f"{m}_missing")]
-        moments += self._mean_and_variance(f"{m}_y")
-        if f"{m}_x" in has:
-            moments += [*self._mean_and_variance(f"{m}_x"), (f'covar_samp("{m}_y", "{m}_x")', f"{m}_xy_cov")]
-        if f"{m}_py" in has:
-            moments += self._mean_and_variance(f"{m}_py")
-        if f"{m}_px" in has:
-            moments += [*self._mean_and_variance(f"{m}_px"), (f'covar_samp("{m}_py", "{m}_px")', f"{m}_pxy_cov")]
+        self.moments += [(f'count("{m}_y")', f"{m}_n"), (f'count(*) - count("{m}_y")', f"{m}_missing")]
+        for column in columns:
+            self.moments += self._sums(column)
+        pairs = [("y", "x"), ("py", "px")]
         if self.experiment.uses_cuped(metric):
-            moments.append((f'covar_samp("{m}_y", "{m}_py")', f"{m}_y_py_cov"))
-            if f"{m}_x" in has:
-                moments.append((f'covar_samp("{m}_x", "{m}_py")', f"{m}_x_py_cov"))
-            if f"{m}_px" in has:
-                moments += [(f'covar_samp("{m}_y", "{m}_px")', f"{m}_y_px_cov"),
-                            (f'covar_samp("{m}_x", "{m}_px")', f"{m}_x_px_cov")]
-        self.moments += moments
+            pairs += [("y", "py"), ("x", "py"), ("y", "px"), ("x", "px")]
+        for first, second in pairs:
+            if f"{m}_{first}" in has and f"{m}_{second}" in has:
+                self.moments.append(self._sum_of_products(m, first, second))
 
-    def _mean_and_variance(self, column: str) -> list[tuple[str, str]]:
-        """Mean with an exact (compensated) sum: the same digits whatever the row order, and right
-        to the last digits even for values near 1e8; sample variance from the engine's ``var_samp``."""
-        mean = f'{self.dialect.exact_sum(quote_identifier(column))} / count("{column}")'
-        return [(mean, f"{column}_mean"), (f'var_samp("{column}")', f"{column}_var")]
+    def _shifted(self, column: str) -> str:
+        """The column minus its pooled mean (0 when it has no value)."""
+        if column not in self.shifts:
+            self.shifts[column] = f'coalesce({self._exact_mean(column)}, 0) AS "{column}_shift"'
+        return f'("{column}" - shifts."{column}_shift")'
+
+    def _exact_mean(self, column: str) -> str:
+        return f'{self.dialect.exact_sum(quote_identifier(column))} / count("{column}")'
+
+    def _sums(self, column: str) -> list[tuple[str, str]]:
+        """The exact (compensated) sum of a value, and of its shifted value and square: the same
+        digits whatever the order of the rows, so every run gives the same moments."""
+        shifted, exact_sum = self._shifted(column), self.dialect.exact_sum
+        return [(exact_sum(quote_identifier(column)), f"{column}_sum"), (exact_sum(shifted), f"{column}_dsum"),
+                (exact_sum(f"{shifted} * {shifted}"), f"{column}_dsq")]
+
+    def _sum_of_products(self, m: str, first: str, second: str) -> tuple[str, str]:
+        product = f"{self._shifted(f'{m}_{first}')} * {self._shifted(f'{m}_{second}')}"
+        return self.dialect.exact_sum(product), f"{m}_{first}_{second}_dprod"
 
 
 def unit_metric_moments(
@@ -324,6 +334,7 @@ def _render(query: _MetricsQuery, spine: Spine, variants: Sequence[str] | None, 
         caps_join=", caps" if query.caps else "",
         capped_values=", ".join(_aliased(query.capped)),
         moments=", ".join(_aliased([*groupings, *query.moments])),
+        shifts=", ".join(query.shifts.values()),
         group_source=group_source,
         group_keys="".join(f"{quote_identifier(key)}, " for key in group_keys),
         grouping=grouping,
@@ -366,16 +377,15 @@ def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) 
     groups = []
     for index, metric in enumerate(metrics):
         m = f"m{index}"
-        n = int(row[f"{m}_n"])
+        sums = _RowMoments(row, m)
         groups.append(GroupMoments(
             metric=metric.name,
             variant=row["variant"],
             segment=segment,
             segment_value=segment_value,
-            moments=_ratio_moments(row, m, "y", "x", "xy_cov", n),
-            pre_moments=(_ratio_moments(row, m, "py", "px", "pxy_cov", n)
-                         if experiment.measures_pre_period(metric) else None),
-            joint=_joint(row, m, n) if experiment.uses_cuped(metric) else None,
+            moments=sums.ratio("y", "x"),
+            pre_moments=sums.ratio("py", "px") if experiment.measures_pre_period(metric) else None,
+            joint=sums.joint() if experiment.uses_cuped(metric) else None,
             replicate=row.get("replicate"),
             missing_units=int(row[f"{m}_missing"]),
             capped_units=int(row.get(f"{m}_capped") or 0),
@@ -389,39 +399,56 @@ def _number(row: dict[str, Any], key: str, default: float = 0.0) -> float:
     return default if value is None else float(value)
 
 
-def _joint(row: dict[str, Any], m: str, n: int) -> JointMoments:
-    """Joint moments of (y, x, y0, x0): metric numerator and denominator, covariate numerator and
-    denominator; a missing denominator is the constant 1 (mean 1, no variance)."""
-    from iterate.stats.cuped import JointMoments
+class _RowMoments:
+    """Means, variances and covariances of one metric's values (``y``, ``x``, ``py``, ``px``) in
+    a group, from the row of sums: a missing denominator is the constant 1 (mean 1, no variance)."""
 
-    def number(key: str, default: float = 0.0) -> float:
-        return _number(row, f"{m}_{key}", default)
+    def __init__(self, row: dict[str, Any], m: str) -> None:
+        self.row, self.m = row, m
+        self.n = int(row[f"{m}_n"])
 
-    has_x, has_px = f"{m}_x_mean" in row, f"{m}_px_mean" in row
-    means = (number("y_mean"), number("x_mean", 1.0) if has_x else 1.0,
-             number("py_mean"), number("px_mean", 1.0) if has_px else 1.0)
-    vy, vx, vpy, vpx = number("y_var"), number("x_var"), number("py_var"), number("px_var")
-    c_yx, c_ypy, c_ypx = number("xy_cov"), number("y_py_cov"), number("y_px_cov")
-    c_xpy, c_xpx, c_pypx = number("x_py_cov"), number("x_px_cov"), number("pxy_cov")
-    covariance = (
-        (vy, c_yx, c_ypy, c_ypx),
-        (c_yx, vx, c_xpy, c_xpx),
-        (c_ypy, c_xpy, vpy, c_pypx),
-        (c_ypx, c_xpx, c_pypx, vpx),
-    )
-    return JointMoments(n=n, means=means, covariance=covariance)
+    def has(self, column: str) -> bool:
+        return f"{self.m}_{column}_sum" in self.row
 
+    def mean(self, column: str) -> float:
+        if not self.has(column):
+            return 1.0
+        return _number(self.row, f"{self.m}_{column}_sum") / self.n if self.n else 0.0
 
-def _ratio_moments(row: dict[str, Any], m: str, y: str, x: str, covariance: str, n: int) -> RatioMoments:
-    """Moments of (y, x) from the row; without an ``x`` column (not a ratio), x is the constant 1."""
-    from iterate.stats import RatioMoments
+    def covariance(self, first: str, second: str) -> float:
+        from iterate.stats import shifted_covariance
 
-    is_ratio = f"{m}_{x}_mean" in row
-    return RatioMoments(
-        n=n,
-        numerator_mean=_number(row, f"{m}_{y}_mean"),
-        denominator_mean=_number(row, f"{m}_{x}_mean") if is_ratio else 1.0,
-        numerator_variance=_number(row, f"{m}_{y}_var"),
-        denominator_variance=_number(row, f"{m}_{x}_var") if is_ratio else 0.0,
-        covariance=_number(row, f"{m}_{covariance}") if is_ratio else 0.0,
-    )
+        m, row = self.m, self.row
+        if first == second:
+            key = f"{m}_{first}_dsq"
+        else:
+            key = next((f"{m}_{a}_{b}_dprod" for a, b in ((first, second), (second, first))
+                        if f"{m}_{a}_{b}_dprod" in row), None)
+        if key is None or key not in row:
+            return 0.0
+        value = shifted_covariance(self.n, _number(row, f"{m}_{first}_dsum"), _number(row, f"{m}_{second}_dsum"),
+                                   _number(row, key))
+        return 0.0 if value is None else value
+
+    def ratio(self, y: str, x: str) -> RatioMoments:
+        from iterate.stats import RatioMoments
+
+        is_ratio = self.has(x)
+        return RatioMoments(
+            n=self.n,
+            numerator_mean=self.mean(y),
+            denominator_mean=self.mean(x) if is_ratio else 1.0,
+            numerator_variance=self.covariance(y, y),
+            denominator_variance=self.covariance(x, x) if is_ratio else 0.0,
+            covariance=self.covariance(y, x) if is_ratio else 0.0,
+        )
+
+    def joint(self) -> JointMoments:
+        """Joint moments of (y, x, y0, x0): metric numerator and denominator, covariate numerator
+        and denominator."""
+        from iterate.stats.cuped import JointMoments
+
+        columns = ("y", "x", "py", "px")
+        covariance = tuple(tuple(self.covariance(a, b) if self.has(a) and self.has(b) else 0.0 for b in columns)
+                           for a in columns)
+        return JointMoments(n=self.n, means=tuple(self.mean(c) for c in columns), covariance=covariance)

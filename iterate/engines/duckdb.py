@@ -32,7 +32,8 @@ class DuckDBEngine:
     depend on the machine's zone. With ``keep_row_order`` false (the default) the engine may
     return unsorted rows in any order, which lets it stream freely: no query of an analysis
     relies on the order of rows it did not sort. Files written with :meth:`write_file` keep the
-    query's order only with ``keep_row_order``.
+    query's order only with ``keep_row_order``. ``threads`` caps the threads it works with (all
+    cores by default); results do not depend on it.
 
     Example:
         >>> from iterate.templates import Query
@@ -42,11 +43,13 @@ class DuckDBEngine:
         >>> engine.close()
     """
 
-    def __init__(self, *, keep_row_order: bool = False) -> None:
+    def __init__(self, *, keep_row_order: bool = False, threads: int | None = None) -> None:
         import duckdb
 
         self.dialect = DUCKDB
         self._con = duckdb.connect(database=":memory:")
+        if threads is not None:
+            self._con.execute(f"SET threads = {int(threads)}")
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET enable_progress_bar = false")
         self._con.execute(f"SET preserve_insertion_order = {'true' if keep_row_order else 'false'}")

@@ -170,3 +170,31 @@ class Moments:
         if other == 0:
             return self
         return NotImplemented
+
+
+def shifted_covariance(n: int, sum_a: float, sum_b: float, sum_of_products: float) -> float | None:
+    """Sample covariance (ddof=1) from sums of values shifted by constants close to their means.
+
+    With ``sum_a = sum(a - s)``, ``sum_b = sum(b - t)`` and ``sum_of_products = sum((a - s)(b - t))``
+    for any constants ``s``, ``t``:
+
+        cov(a, b) = (sum_of_products - sum_a * sum_b / n) / (n - 1)
+
+    the "shifted data" algorithm of Chan, Golub & LeVeque (1983), "Algorithms for computing the
+    sample variance: analysis and recommendations", The American Statistician 37(3), eq. (1.6):
+    exact in exact arithmetic, and accurate in floating point when the shifts are near the means,
+    since the two terms then do not cancel. The engine computes the sums with compensated
+    summation, whose result does not depend on the order of the rows, so the moments are the
+    same on every run and thread count; sums of groups shifted by the same constants add.
+    ``None`` when ``n < 2``. With ``a = b`` it is the variance.
+
+    Example:
+        >>> values = [1e8 + 1, 1e8 + 2, 1e8 + 4]
+        >>> shift = 1e8
+        >>> round(shifted_covariance(3, sum(v - shift for v in values), sum(v - shift for v in values),
+        ...                          sum((v - shift) ** 2 for v in values)), 12)
+        2.333333333333
+    """
+    if n < 2:
+        return None
+    return (sum_of_products - sum_a * sum_b / n) / (n - 1)

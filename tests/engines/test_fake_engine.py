@@ -46,6 +46,13 @@ def _experiment(**changes) -> Experiment:
     return Experiment(**{**settings, **changes})
 
 
+def _sums(prefix: str, mean: float, variance: float) -> dict[str, float]:
+    """The sums the engine returns for a value with this mean and variance (no shift: any shift
+    gives the same moments)."""
+    total = mean * N
+    return {f"{prefix}_sum": total, f"{prefix}_dsum": total, f"{prefix}_dsq": (N - 1) * variance + total * total / N}
+
+
 def _moment_rows() -> Rows:
     records = []
     for variant, arm in ARMS.items():
@@ -53,10 +60,10 @@ def _moment_rows() -> Rows:
         (s_mean, s_var), (y_mean, x_mean, y_var, x_var, cov) = arm["sessions"], arm["ratio"]
         records.append({
             "row_kind": "moments", "variant": variant,
-            "m0_n": N, "m0_missing": 0, "m0_y_mean": p, "m0_y_var": p * (1 - p) * N / (N - 1),
-            "m1_n": N, "m1_missing": 0, "m1_y_mean": s_mean, "m1_y_var": s_var,
-            "m2_n": N, "m2_missing": 0, "m2_y_mean": y_mean, "m2_y_var": y_var, "m2_x_mean": x_mean,
-            "m2_x_var": x_var, "m2_xy_cov": cov, "units": None, "multiple_variant_units": None,
+            "m0_n": N, "m0_missing": 0, **_sums("m0_y", p, p * (1 - p) * N / (N - 1)),
+            "m1_n": N, "m1_missing": 0, **_sums("m1_y", s_mean, s_var),
+            "m2_n": N, "m2_missing": 0, **_sums("m2_y", y_mean, y_var), **_sums("m2_x", x_mean, x_var),
+            "m2_y_x_dprod": (N - 1) * cov + y_mean * x_mean * N, "units": None, "multiple_variant_units": None,
         })
     for variant in ARMS:
         records.append({"row_kind": "exposures", "variant": variant, "units": N, "multiple_variant_units": 0})
