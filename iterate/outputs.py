@@ -90,8 +90,9 @@ class Output:
                 with open(self.target, "wb") as stream:
                     stream.write(data)
         except OSError as error:
-            raise OutputError(f"{self.label} {_describe(self.path, self.target)}: could not write: "
-                              f"{error.strerror or error}; check the disk and the path, or choose another path") from None
+            reason = error.strerror or error
+            raise OutputError(f"{self.label} {_describe(self.path, self.target)}: could not write: {reason}; "
+                              "check the disk and the path, or choose another path") from None
 
 
 def plan_output(path: str | Path, *, inputs: Iterable[str | Path | None] = (), label: str = "output") -> Output:
