@@ -177,11 +177,18 @@ def calibrate(config: Path, events: str | None, exposures: str | None, replicate
               help="Days of activity simulated after each exposure.")
 @click.option("--format", "file_format", type=click.Choice(["parquet", "csv", "ndjson"]), default="parquet",
               show_default=True)
+@click.option("--force", is_flag=True,
+              help="Overwrite the logs and experiment.toml of an earlier run in OUTPUT_DIR (refused without it).")
 @_reports_errors
 def simulate(output_dir: Path, units: int, event_count: int, variants: str, split: str | None,
              effects: tuple[str, ...], experiment: str, seed: int, days: int, window_days: int,
-             file_format: str) -> None:
-    """Write a synthetic events + exposures log with known true effects to OUTPUT_DIR."""
+             file_format: str, force: bool) -> None:
+    """Write a synthetic events + exposures log with known true effects to OUTPUT_DIR.
+
+    Beside the logs goes an experiment.toml that analyzes them (iterate analyze OUTPUT_DIR/experiment.toml),
+    with the true effects in its comments. A folder already holding a log or experiment.toml is refused,
+    unchanged, unless --force.
+    """
     from iterate.simulate import simulate_logs
 
     variant_names = [name.strip() for name in variants.split(",") if name.strip()]
@@ -198,6 +205,7 @@ def simulate(output_dir: Path, units: int, event_count: int, variants: str, spli
         days=days,
         window_days=window_days,
         file_format=file_format,
+        force=force,
     )
     click.echo(summary.describe())
 
