@@ -547,7 +547,7 @@ def generate(size: int, workdir: Path, iterate: list[str], env: dict[str, str]) 
     print(f"generating {label(size)} events into {folder} ...", flush=True)
     start = time.perf_counter()
     done = subprocess.run(
-        [*iterate, "simulate", str(folder), *command_args],
+        [*iterate, "simulate", str(folder), *command_args, "--force"],  # replaces a stale cache
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     seconds = time.perf_counter() - start

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = [
-    "AnalysisResult", "ConfigError", "DataError", "Experiment", "IterateError", "Metric", "Source",
-    "StatsError", "analyze", "calibrate", "load_config", "plan", "simulate_logs",
+    "AnalysisResult", "ConfigError", "DataError", "Experiment", "IterateError", "Metric", "OutputError",
+    "Source", "StatsError", "analyze", "calibrate", "load_config", "plan", "simulate_logs",
 ]
 
 _LAZY = {
@@ -33,6 +33,7 @@ _LAZY = {
     "ConfigError": "iterate.errors",
     "DataError": "iterate.errors",
     "StatsError": "iterate.errors",
+    "OutputError": "iterate.errors",
 }
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from iterate.calibration import calibrate
     from iterate.planning import plan
     from iterate.config import Experiment, Metric, Source, load_config
-    from iterate.errors import ConfigError, DataError, IterateError, StatsError
+    from iterate.errors import ConfigError, DataError, IterateError, OutputError, StatsError
     from iterate.result import AnalysisResult
     from iterate.simulate import simulate_logs
 

@@ -7,11 +7,8 @@ Heavy modules are imported inside the commands so that ``iterate --help`` stays 
 
 from __future__ import annotations
 
-import fnmatch
-import glob
 import os
 import sys
-import tempfile
 import traceback
 from functools import wraps
 from pathlib import Path
@@ -68,8 +65,9 @@ def main() -> None:
 @click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
 @click.option("--format", "report_format", type=click.Choice(list(FORMATS)), default="text", show_default=True,
               help="Report format.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to this file instead of standard output.")
+@click.option("--output", "-o", type=click.Path(path_type=Path),
+              help="Write the report to this file instead of standard output (checked before the analysis; "
+                   "a symlink, FIFO or /dev/stdout is written into, a file keeps its permissions).")
 @click.option("--segment", "segments", multiple=True, metavar="COLUMN",
               help="Break every metric down by this dimension column (repeatable); overrides [experiment] segments.")
 @click.option("--as-of", "as_of", metavar="TIME",
@@ -85,12 +83,14 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     """
     from iterate.analysis import analyze as run_analysis
     from iterate.config import load_config
+    from iterate.outputs import plan_output
     from iterate.report import render
 
     experiment = load_config(config)
-    if output is not None:
+    destination = None
+    if output is not None:  # checked before the analysis, so a bad path costs no analysis
         configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
-        _refuse_to_overwrite_inputs(output, [str(config), events, exposures, *configured])
+        destination = plan_output(output, inputs=[config, events, exposures, *configured], label="--output")
     result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None)
     if timeline:
         from iterate.timeline import timeline as run_timeline
@@ -98,10 +98,10 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
         result = result.with_timeline(run_timeline(experiment, events=events, exposures=exposures))
     color = output is None and report_format == "text" and sys.stdout.isatty()
     report = render(result, report_format, color=color)
-    if output is None:
+    if destination is None:
         click.echo(report, nl=False)
     else:
-        _write_atomically(output, report)
+        destination.write(report)
         click.echo(f"{result.verdict} (exit code {result.exit_code}); report written to {output}", err=True)
     sys.exit(result.exit_code)
 
@@ -177,11 +177,18 @@ def calibrate(config: Path, events: str | None, exposures: str | None, replicate
               help="Days of activity simulated after each exposure.")
 @click.option("--format", "file_format", type=click.Choice(["parquet", "csv", "ndjson"]), default="parquet",
               show_default=True)
+@click.option("--force", is_flag=True,
+              help="Overwrite the logs and experiment.toml of an earlier run in OUTPUT_DIR (refused without it).")
 @_reports_errors
 def simulate(output_dir: Path, units: int, event_count: int, variants: str, split: str | None,
              effects: tuple[str, ...], experiment: str, seed: int, days: int, window_days: int,
-             file_format: str) -> None:
-    """Write a synthetic events + exposures log with known true effects to OUTPUT_DIR."""
+             file_format: str, force: bool) -> None:
+    """Write a synthetic events + exposures log with known true effects to OUTPUT_DIR.
+
+    Beside the logs goes an experiment.toml that analyzes them (iterate analyze OUTPUT_DIR/experiment.toml),
+    with the true effects in its comments. A folder already holding a log or experiment.toml is refused,
+    unchanged, unless --force.
+    """
     from iterate.simulate import simulate_logs
 
     variant_names = [name.strip() for name in variants.split(",") if name.strip()]
@@ -198,6 +205,7 @@ def simulate(output_dir: Path, units: int, event_count: int, variants: str, spli
         days=days,
         window_days=window_days,
         file_format=file_format,
+        force=force,
     )
     click.echo(summary.describe())
 
@@ -226,32 +234,3 @@ def _parse_effects(effects: tuple[str, ...], variants: list[str]) -> dict[str, d
         for name in targets:
             parsed.setdefault(name, {})[event.strip()] = value
     return parsed
-
-
-def _refuse_to_overwrite_inputs(output: Path, inputs: list[str | None]) -> None:
-    """Refuse an --output that is, or lies inside, or matches a glob of, an input of the analysis."""
-    target = output.resolve()
-    for given in filter(None, inputs):
-        source = Path(given)
-        if glob.has_magic(given):
-            clash = fnmatch.fnmatch(str(target), str(Path(given).resolve()))
-        elif source.is_dir():
-            clash = source.resolve() in target.parents
-        else:
-            clash = source.resolve() == target
-        if clash:
-            raise click.BadParameter(f"{output} is an input of this analysis ({given}); choose another file",
-                                     param_hint="--output")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    if path.parent and not path.parent.exists():
-        raise click.BadParameter(f"folder {path.parent} does not exist", param_hint="--output")
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

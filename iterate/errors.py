@@ -10,7 +10,8 @@ class below, raised ``from`` the original.
     IterateError                 root: a problem the user can fix (exit code 2)
     ├── ConfigError              the experiment configuration (TOML or Python objects) is invalid
     ├── DataError                an input log is unreadable or breaks the data contract
-    └── StatsError               summary statistics handed to iterate.stats are invalid
+    ├── StatsError               summary statistics handed to iterate.stats are invalid
+    └── OutputError              an output path cannot be written, or writing it would destroy something
 
 Each carries an optional list of ``problems``, so that validation reports every failure at once.
 """
@@ -42,3 +43,8 @@ class DataError(IterateError):
 
 class StatsError(IterateError):
     """Summary statistics handed to iterate.stats are invalid (negative counts, bad alpha...)."""
+
+
+class OutputError(IterateError):
+    """An output path cannot be written (missing or read-only folder, read-only file, a folder), or
+    writing it would destroy something (an input of the analysis, files of an earlier run)."""

@@ -1,7 +1,10 @@
 """Synthetic usage logs (events + exposures) for demos, tests and benchmarks.
 
 Everything is generated inside DuckDB and written with ``COPY ... TO``: no row ever becomes a
-Python object, so 50 million events take seconds (see ``benchmarks/README.md``).
+Python object, so 50 million events take seconds (see ``benchmarks/README.md``). Beside the two
+logs goes an ``experiment.toml`` that analyzes them as they are (``iterate analyze
+DIR/experiment.toml``), with the true effects in its comments. A folder that already holds a log
+or a config is refused unless ``force=True``: nothing a user had is overwritten by surprise.
 
 The generative model, per unit ``i`` (a user):
 
@@ -58,7 +61,9 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -66,7 +71,8 @@ from pathlib import Path
 from typing import Any
 
 from iterate.engines import Dialect, Engine, FileFormat, create_engine
-from iterate.errors import DataError
+from iterate.errors import DataError, OutputError
+from iterate.outputs import Output, plan_output
 from iterate.templates import Parameters, Query, render
 
 __all__ = ["EVENT_TYPES", "SimulationSummary", "simulate_logs"]
@@ -84,6 +90,23 @@ EVENT_TYPES: Mapping[str, float] = {
 }
 
 _EXTENSIONS: Mapping[str, str] = {"parquet": "parquet", "csv": "csv", "ndjson": "ndjson"}
+CONFIG_NAME = "experiment.toml"
+#: What a folder must not hold for ``simulate_logs`` to write into it without ``force``.
+_EARLIER_RUN = tuple(f"{log}.{ext}" for log in ("events", "exposures") for ext in _EXTENSIONS) + (CONFIG_NAME,)
+
+#: The metrics of the written ``experiment.toml`` (they fit the simulated event types), each with
+#: whether its true relative effect is exactly the lift of its event's rate (a count, or a mean
+#: of the event's value) or only moves the same way, by less (the share of units doing it).
+_CONFIG_METRICS: tuple[tuple[Mapping[str, str], bool], ...] = (
+    ({"name": "purchasers", "type": "proportion", "event": "purchase", "role": "success",
+      "direction": "increase"}, False),
+    ({"name": "revenue_per_user", "type": "mean", "event": "purchase", "value": "value", "role": "success",
+      "direction": "increase"}, True),
+    ({"name": "crashes_per_user", "type": "count", "event": "crash", "role": "guardrail",
+      "direction": "decrease"}, True),
+    ({"name": "app_opens_per_user", "type": "count", "event": "app_open", "role": "guardrail",
+      "direction": "increase"}, True),
+)
 
 _ACTIVITY_SIGMA = 1.0  # log-normal spread of unit activity
 #: log-normal spread of a unit's taste for each event type: rare types are concentrated
@@ -119,6 +142,7 @@ class SimulationSummary:
     Attributes:
         events_path: The events file.
         exposures_path: The exposures file.
+        config_path: The ``experiment.toml`` beside them, which analyzes them as they are.
         events: Number of event rows written.
         exposure_rows: Number of exposure rows written (first exposures, duplicates, crossings).
         units_exposed: Number of distinct exposed units (including cross-exposed ones).
@@ -139,6 +163,7 @@ class SimulationSummary:
 
     events_path: Path
     exposures_path: Path
+    config_path: Path
     events: int
     exposure_rows: int
     units_exposed: int
@@ -168,6 +193,7 @@ class SimulationSummary:
             f"Simulated experiment {self.experiment!r} (seed {self.seed}, {self.file_format}).",
             f"  events:    {self.events_path} ({self.events:,} rows)",
             f"  exposures: {self.exposures_path} ({self.exposure_rows:,} rows)",
+            f"  config:    {self.config_path} (analyze with: iterate analyze {self.config_path})",
             f"Exposed units: {self.units_exposed:,}, first exposed between "
             f"{self.start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M}:",
         ]
@@ -221,14 +247,18 @@ def simulate_logs(
     unexposed_share: float = 0.1,
     duplicate_exposure_share: float = 0.01,
     engine: Engine | None = None,
+    force: bool = False,
 ) -> SimulationSummary:
     """Generate an events log and an exposures log for one experiment, inside DuckDB.
 
     Writes ``events.<ext>`` (``user_id`` BIGINT, ``timestamp`` TIMESTAMP, ``event`` VARCHAR,
     ``value`` DOUBLE or null, ``platform``, ``country``) and ``exposures.<ext>`` (``user_id``,
-    ``experiment``, ``variant``, ``timestamp``) into ``output_dir`` (created if missing; these two
-    files are overwritten). The model is described in the module docstring; in short, an effect
-    ``{"treatment": {"purchase": 0.05}}`` multiplies the expected number of ``purchase`` events
+    ``experiment``, ``variant``, ``timestamp``) into ``output_dir`` (created if missing), and an
+    ``experiment.toml`` that analyzes them (name, control, split, a ``window_days`` window, the two
+    files, metrics on purchases, revenue, crashes and app opens; the true effects in its comments).
+    A folder already holding an events or exposures log (any format) or an ``experiment.toml`` is
+    refused, unchanged, unless ``force=True``. The model is described in the module docstring; in
+    short, an effect ``{"treatment": {"purchase": 0.05}}`` multiplies the expected number of ``purchase`` events
     per treatment unit by 1.05, so the true relative lift of a ``count`` metric on ``purchase``
     (and of a ``mean`` metric on its ``value``) is exactly +5%, whatever the window.
 
@@ -251,12 +281,15 @@ def simulate_logs(
         duplicate_exposure_share: Share of exposed units with a repeated same-variant exposure.
         engine: The engine generating the logs; by default a new embedded DuckDB that keeps the
             rows in the order generated (so the same seed gives the same files).
+        force: Overwrite the logs and ``experiment.toml`` of an earlier run in ``output_dir``.
 
     Returns:
         A :class:`SimulationSummary` with the paths, the counts and the true effects.
 
     Raises:
         DataError: Invalid arguments (all problems listed at once), or ``output_dir`` is a file.
+        OutputError: ``output_dir`` holds logs or a config of an earlier run (and not ``force``),
+            or cannot be written.
 
     Example:
         >>> import tempfile
@@ -271,7 +304,10 @@ def simulate_logs(
         cross_exposure_share=cross_exposure_share, unexposed_share=unexposed_share,
         duplicate_exposure_share=duplicate_exposure_share,
     )
+    if not force:
+        _refuse_earlier_run(Path(output_dir))
     paths = _output_paths(Path(output_dir), file_format)
+    config = plan_output(Path(output_dir) / CONFIG_NAME)
     owned = engine is None
     engine = engine or create_engine("duckdb", keep_row_order=True)
     try:
@@ -281,7 +317,8 @@ def simulate_logs(
     finally:
         if owned:
             engine.close()
-    return _summary(settings, *paths, *written)
+    _write_config(config, settings, *paths)
+    return _summary(settings, *paths, config.path, *written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +344,16 @@ class _Settings:
     @property
     def unexposed_units(self) -> int:
         return round(self.units * self.unexposed_share)
+
+
+def _refuse_earlier_run(out: Path) -> None:
+    """Refuse a folder holding logs or a config (``force`` not given), before anything is written."""
+    found = [name for name in _EARLIER_RUN if os.path.lexists(out / name)]
+    if found:
+        raise OutputError(
+            f"folder {out} already holds {', '.join(found)}; nothing was changed. Overwrite them with "
+            "`iterate simulate --force` (Python: force=True), or choose another folder"
+        )
 
 
 def _output_paths(out: Path, file_format: FileFormat) -> tuple[Path, Path]:
@@ -342,13 +389,14 @@ def _generate(engine: Engine, settings: _Settings, events_path: Path,
     return n_events, n_exposure_rows, drawn
 
 
-def _summary(settings: _Settings, events_path: Path, exposures_path: Path, n_events: int, n_exposure_rows: int,
-             drawn: Sequence[tuple[Any, ...]]) -> SimulationSummary:
+def _summary(settings: _Settings, events_path: Path, exposures_path: Path, config_path: Path, n_events: int,
+             n_exposure_rows: int, drawn: Sequence[tuple[Any, ...]]) -> SimulationSummary:
     per_variant = {v_idx: count for v_idx, count, _, _ in drawn}
     n_cross, n_dup = (drawn[0][2], drawn[0][3]) if drawn else (0, 0)
     return SimulationSummary(
         events_path=events_path,
         exposures_path=exposures_path,
+        config_path=config_path,
         events=int(n_events),
         exposure_rows=int(n_exposure_rows),
         units_exposed=settings.units,
@@ -366,6 +414,72 @@ def _summary(settings: _Settings, events_path: Path, exposures_path: Path, n_eve
         window_days=settings.window_days,
         file_format=settings.file_format,
     )
+
+
+# --------------------------------------------------------------------------- experiment.toml
+
+
+def _write_config(config: Output, settings: _Settings, events_path: Path, exposures_path: Path) -> None:
+    """Write the ``experiment.toml`` that analyzes the simulated logs as they are."""
+    config.write(_config_text(settings, events_path.name, exposures_path.name))
+
+
+def _config_text(settings: _Settings, events_name: str, exposures_name: str) -> str:
+    """TOML of the experiment: its name, control, split, window, the two logs (relative to the
+    config) and :data:`_CONFIG_METRICS`, each with its true effect in a comment."""
+    declared = [(v, share) for v, share in zip(settings.variants, settings.shares, strict=True)
+                if share > 0 or v == settings.variants[0]]  # a variant never assigned has no units
+    split = ", ".join(f"{_toml(v)} = {share!r}" for v, share in declared)
+    lines = [
+        "# Written by `iterate simulate` beside the logs it generated, to analyze them as they are:",
+        "#   iterate analyze experiment.toml",
+        f"# Seed {settings.seed}: {settings.units:,} exposed units, about {settings.events:,} events, "
+        f"exposures over {settings.days} days, {settings.window_days} days of activity after each.",
+        *_truth_comments(settings.lifts, settings.variants[0]),
+        "",
+        "[experiment]",
+        f"name = {_toml(settings.experiment)}",
+        f"control = {_toml(settings.variants[0])}",
+        "alpha = 0.05",
+        f'window = "{settings.window_days}d"',
+        f"expected_split = {{ {split} }}",
+        "",
+        "[data]",
+        f"events = {_toml(events_name)}",
+        f"exposures = {_toml(exposures_name)}",
+    ]
+    for metric, exact in _CONFIG_METRICS:
+        lines += ["", *_metric_truth(metric["event"], exact, settings.lifts), "[[metrics]]",
+                  *(f"{key} = {_toml(value)}" for key, value in metric.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _truth_comments(lifts: Mapping[str, Mapping[str, float]], control: str) -> list[str]:
+    """Comment lines listing the true effects (variant, event, lift)."""
+    effects = [(variant, event, lift) for variant, by_event in lifts.items() for event, lift in by_event.items()]
+    if not effects:
+        return ["# True effects: none (an A/A test); the verdict should not be ship."]
+    return [
+        "# True effects (relative lift of the expected per-unit event count after exposure, hence of",
+        "# count metrics and of means of the event's value; a proportion moves the same way, by less):",
+        *(f"#   {variant} vs {control}: {event} {lift:+.2%}" for variant, event, lift in effects),
+    ]
+
+
+def _metric_truth(event: str, exact: bool, lifts: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Comment lines with a metric's true effect in each treatment where the rate of ``event`` moves."""
+    moved = [(variant, by_event[event]) for variant, by_event in lifts.items() if event in by_event]
+    if not moved:
+        return [f"# true effect: none ({event} is unchanged in every variant)"]
+    if exact:
+        return [f"# true relative effect in {variant}: {lift:+.2%}" for variant, lift in moved]
+    return [f"# true effect in {variant}: the same sign as the {event} rate's {lift:+.2%}, smaller"
+            for variant, lift in moved]
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string (a JSON string is one)."""
+    return json.dumps(text)
 
 
 # --------------------------------------------------------------------------- validation

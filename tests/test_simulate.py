@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
+import stat
+import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
+from click.testing import CliRunner
 from scipy import stats
 
-from iterate.errors import DataError, IterateError
+import iterate
+from helpers import file_hashes
+from iterate.cli import main
+from iterate.errors import DataError, IterateError, OutputError
 from iterate.simulate import EVENT_TYPES, SimulationSummary, simulate_logs
 
 EVENT_COLUMNS = {
@@ -233,11 +240,120 @@ def test_describe_documents_the_truth(small: SimulationSummary) -> None:
         small.events = 0  # type: ignore[misc]  # frozen
 
 
-def test_overwrites_its_own_files(tmp_path: Path) -> None:
+def test_force_overwrites_an_earlier_run(tmp_path: Path) -> None:
     first = simulate_logs(tmp_path, units=100, events=1_000, seed=1)
-    second = simulate_logs(tmp_path, units=200, events=1_000, seed=1)
+    first.config_path.chmod(0o640)
+    second = simulate_logs(tmp_path, units=200, events=1_000, seed=1, effects={"treatment": {"crash": 0.5}},
+                           force=True)
     assert pl.read_parquet(second.exposures_path)["user_id"].n_unique() == 200
     assert first.events_path == second.events_path
+    assert first.config_path == second.config_path == tmp_path / "experiment.toml"
+    assert "treatment vs control: crash +50.00%" in second.config_path.read_text()
+    assert stat.S_IMODE(second.config_path.stat().st_mode) == 0o640  # rewritten through iterate.outputs
+
+
+@pytest.mark.parametrize("name", ["events.parquet", "events.csv", "exposures.ndjson", "experiment.toml"])
+def test_a_folder_holding_a_log_or_config_is_refused_unchanged(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_bytes(b"the user's own data")
+    (tmp_path / "notes.txt").write_text("unrelated")
+    before = file_hashes(tmp_path)
+    with pytest.raises(OutputError) as info:
+        simulate_logs(tmp_path, units=100, events=1_000)
+    message = str(info.value)
+    assert f"folder {tmp_path} already holds {name}" in message
+    assert "--force" in message and "force=True" in message
+    assert file_hashes(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "notes.txt"])
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_generating(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(OutputError, match=rf"{locked}/experiment.toml: folder {locked} is not writable"):
+            simulate_logs(locked, units=100, events=1_000)
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_the_written_config_describes_the_logs(tmp_path: Path) -> None:
+    summary = simulate_logs(tmp_path, units=1_000, events=10_000, variants=("a", "b", "c"), split=(0.2, 0.3, 0.5),
+                            effects={"b": {"purchase": 0.3}, "c": {"crash": -0.25}}, experiment="onboarding",
+                            window_days=5, file_format="csv")
+    assert summary.config_path == tmp_path / "experiment.toml"
+    text = summary.config_path.read_text()
+    document = tomllib.loads(text)
+    assert document["experiment"] == {"name": "onboarding", "control": "a", "alpha": 0.05, "window": "5d",
+                                      "expected_split": {"a": 0.2, "b": 0.3, "c": 0.5}}
+    assert document["data"] == {"events": "events.csv", "exposures": "exposures.csv"}  # relative to the config
+    assert [(m["name"], m["type"], m["event"], m["role"], m["direction"]) for m in document["metrics"]] == [
+        ("purchasers", "proportion", "purchase", "success", "increase"),
+        ("revenue_per_user", "mean", "purchase", "success", "increase"),
+        ("crashes_per_user", "count", "crash", "guardrail", "decrease"),
+        ("app_opens_per_user", "count", "app_open", "guardrail", "increase"),
+    ]
+    assert document["metrics"][1]["value"] == "value"
+    assert "#   b vs a: purchase +30.00%" in text and "#   c vs a: crash -25.00%" in text
+    assert "# true relative effect in b: +30.00%\n[[metrics]]\nname = \"revenue_per_user\"" in text
+    experiment = iterate.load_config(summary.config_path)
+    assert Path(experiment.events.path) == summary.events_path
+    assert Path(experiment.exposures.path) == summary.exposures_path
+    assert f"config:    {summary.config_path}" in summary.describe()
+
+
+def test_a_variant_never_assigned_is_left_out_of_the_split(tmp_path: Path) -> None:
+    summary = simulate_logs(tmp_path, units=200, events=2_000, variants=("a", "b", "off"), split=(0.5, 0.5, 0.0))
+    split = tomllib.loads(summary.config_path.read_text())["experiment"]["expected_split"]
+    assert split == {"a": 0.5, "b": 0.5}
+
+
+def simulate_cli(*args: object):
+    return CliRunner().invoke(main, ["simulate", *(str(a) for a in args)])
+
+
+def analyze_cli(config: Path):
+    result = CliRunner().invoke(main, ["analyze", str(config), "--format", "json"])
+    return result.exit_code, json.loads(result.output)
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "ndjson"])
+def test_the_written_config_ships_a_large_purchase_effect(tmp_path: Path, file_format: str) -> None:
+    made = simulate_cli(tmp_path, "--units", 6_000, "--events", 120_000, "--effect", "purchase=0.5", "--seed", 1,
+                        "--format", file_format)
+    assert made.exit_code == 0, made.output
+    assert f"iterate analyze {tmp_path / 'experiment.toml'}" in made.output
+    exit_code, report = analyze_cli(tmp_path / "experiment.toml")
+    assert (exit_code, report["verdict"]) == (0, "ship")
+    revenue = next(row for row in report["metrics"] if row["name"] == "revenue_per_user")
+    assert revenue["relative_ci_low"] < 0.5 < revenue["relative_ci_high"]
+    assert revenue["relative_ci_low"] > 0
+
+
+def test_the_written_config_does_not_ship_without_an_effect(tmp_path: Path) -> None:
+    made = simulate_cli(tmp_path, "--units", 6_000, "--events", 120_000, "--seed", 1)
+    assert made.exit_code == 0, made.output
+    assert "True effects: none" in (tmp_path / "experiment.toml").read_text()
+    exit_code, report = analyze_cli(tmp_path / "experiment.toml")
+    assert report["verdict"] != "ship" and exit_code != 0
+    assert (exit_code, report["verdict"]) == (11, "continue")  # (seed 4 happens to roll back on app opens)
+
+
+def test_cli_refuses_an_earlier_run_unless_force(tmp_path: Path) -> None:
+    assert simulate_cli(tmp_path, "--units", 100, "--events", 1_000).exit_code == 0
+    before = file_hashes(tmp_path)
+    refused = simulate_cli(tmp_path, "--units", 300, "--events", 1_000)
+    assert refused.exit_code == 2, refused.output
+    assert "already holds events.parquet, exposures.parquet, experiment.toml" in refused.output
+    assert "--force" in refused.output and "Traceback" not in refused.output
+    assert file_hashes(tmp_path) == before
+
+    forced = simulate_cli(tmp_path, "--units", 300, "--events", 1_000, "--force")
+    assert forced.exit_code == 0, forced.output
+    after = file_hashes(tmp_path)
+    assert after.keys() == before.keys() and all(after[name] != before[name] for name in after)
+    assert pl.read_parquet(tmp_path / "exposures.parquet")["user_id"].n_unique() == 300
 
 
 def test_paths_with_quotes_are_safe(tmp_path: Path) -> None:
