@@ -280,8 +280,9 @@ def relative_difference(
     with discriminant ``b**2 - a c = q**2 (m_t**2 v_c + a v_t)``. When ``a > 0``
     (the control is significantly different from 0) the set is the interval
     between the two roots (``(b -/+ sqrt(b**2 - a c)) / a``, computed in the
-    cancellation-free form). When ``a <= 0`` it is unbounded (the whole line or
-    the outside of an interval) and no bounds are given: status ``"unbounded"``.
+    cancellation-free form). When ``a <= 0`` it is not a bounded interval (the
+    whole line or the outside of an interval; a half-line when ``a == 0``) and
+    no bounds are given: status ``"unbounded"``.
 
     One-sided (``"greater"`` means ``effect > 0``): the set of ``rho`` that the
     one-sided test of ``mu_t - rho mu_c`` does not reject, ``(m_t - rho m_c) /
