@@ -63,6 +63,7 @@ def compare(
         relative_effect=estimate.relative_effect,
         relative_ci_low=estimate.relative_ci_low,
         relative_ci_high=estimate.relative_ci_high,
+        relative_status=estimate.relative_status,
         p_value=estimate.p_value,
         p_value_adjusted=estimate.p_value,
         std_error=estimate.std_error,

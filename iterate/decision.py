@@ -186,7 +186,8 @@ def _margin(row: MetricResult) -> str:
 def _describe(row: MetricResult) -> str:
     parts = [f"effect {_number(row.effect)}"]
     if row.relative_effect is not None:
-        parts.append(f"{row.relative_effect:+.2%} relative")
+        unbounded = " (relative interval unbounded)" if row.relative_status == "unbounded" else ""
+        parts.append(f"{row.relative_effect:+.2%} relative{unbounded}")
     if row.ci_low is not None and row.ci_high is not None:
         parts.append(f"{1 - row.alpha:.0%} CI [{_number(row.ci_low)}, {_number(row.ci_high)}]")
     if row.p_value is not None:

@@ -59,6 +59,7 @@ def with_sequential(row: MetricResult, experiment: Experiment) -> MetricResult:
         ci_high=result.ci_high,
         relative_ci_low=None,
         relative_ci_high=None,
+        relative_status="not_tested",
         outcome=classify(row.direction, row.effect, result.p_value, row.alpha),
     )
 

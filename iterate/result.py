@@ -29,7 +29,10 @@ class MetricResult:
     ``missing_units`` counts the units of both arms that have no value for the metric (retention
     whose day is not observable yet, time to an event that did not happen), split into
     ``missing_control`` and ``missing_treatment``; ``capped_units`` / ``cap`` describe outlier capping
-    in the treatment arm.
+    in the treatment arm. ``relative_status`` says why the relative interval's bounds may be ``None``:
+    ``ok`` (given), ``unbounded`` (the Fieller set of the ratio has no finite bounds: the control mean
+    is not significantly different from 0) or ``not_tested`` (no test, or no fixed-horizon interval,
+    as under anytime-valid inference).
     """
 
     name: str
@@ -72,6 +75,7 @@ class MetricResult:
     chance_to_beat: float | None = None
     expected_loss: float | None = None
     decision_alpha: float | None = None
+    relative_status: str = "not_tested"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,5 +223,5 @@ def _METRIC_SCHEMA(pl) -> dict[str, Any]:  # noqa: N802 - built lazily so polars
         "deviation_p_value": number, "flagged": pl.Boolean, "noninferiority_margin": number,
         "noninferiority_p_value": number, "noninferior": pl.Boolean, "unadjusted_effect": number,
         "unadjusted_std_error": number, "variance_reduction": number, "chance_to_beat": number,
-        "expected_loss": number, "decision_alpha": number,
+        "expected_loss": number, "decision_alpha": number, "relative_status": text,
     }

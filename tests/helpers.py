@@ -2,6 +2,7 @@
 
 - small experiments on disk: logs (Parquet / CSV / NDJSON) and a TOML config;
 - the real A/B-test datasets of ``../shared/datasets`` (skip a module cleanly when absent);
+- statistics written by hand as references (the Fieller interval with ``numpy.roots``);
 - engines for tests: :class:`RecordingEngine` (DuckDB, recording every query it runs) and
   :class:`FakeEngine` (no SQL at all: fixed rows per template, like httpx's ``MockTransport``).
 """
@@ -150,6 +151,29 @@ def file_hashes(*paths: Path) -> dict[str, str]:
         for file in files:
             hashes[str(file)] = hashlib.sha256(file.read_bytes()).hexdigest()
     return hashes
+
+
+# ------------------------------------------------------------------- statistics by hand
+
+
+def fieller_by_hand(control: float, control_variance: float, treatment: float, treatment_variance: float,
+                    q: float) -> tuple[float, float] | None:
+    """Two-sided Fieller interval of ``treatment / control - 1``, solved with ``numpy.roots``.
+
+    The confidence set of ``rho = mu_t / mu_c`` is ``(m_t - rho m_c)**2 <= q**2 (v_t + rho**2 v_c)``
+    (Fieller 1954), i.e. ``A rho**2 - 2 m_t m_c rho + (m_t**2 - q**2 v_t) <= 0`` with
+    ``A = m_c**2 - q**2 v_c``: the interval between the roots when ``A > 0``, unbounded (None)
+    otherwise. Written independently of ``iterate.stats`` (the rho form, not its d = rho - 1 form).
+    """
+    import numpy as np
+
+    leading = control**2 - q**2 * control_variance
+    if leading <= 0:
+        return None
+    roots = np.roots([leading, -2 * treatment * control, treatment**2 - q**2 * treatment_variance])
+    assert np.all(np.isreal(roots)), roots
+    low, high = sorted(float(np.real(root)) - 1 for root in roots)
+    return low, high
 
 
 # ------------------------------------------------------------------------------- datasets

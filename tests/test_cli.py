@@ -20,7 +20,7 @@ from iterate.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_FIELDS = {
     "name", "variant", "role", "type", "n_control", "n_treatment", "control_mean", "treatment_mean",
-    "effect", "ci_low", "ci_high", "relative_effect", "relative_ci_low", "relative_ci_high", "p_value",
+    "effect", "ci_low", "ci_high", "relative_effect", "relative_ci_low", "relative_ci_high", "relative_status", "p_value",
     "status", "method",
 }
 

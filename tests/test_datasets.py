@@ -314,7 +314,7 @@ def customers() -> pl.DataFrame:
 def hillstrom_config(customers: pl.DataFrame, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("hillstrom")
     c = customers
-    exposures = c.select("user_id", variant="segment", timestamp="t0", zip_code="zip_code")
+    exposures = c.select("user_id", variant="segment", timestamp="t0", zip_code="zip_code", channel="channel")
     visits = c.filter(pl.col("visit") == 1).select(
         "user_id", timestamp=pl.col("t0") + pl.duration(days=2), event=pl.lit("visit"),
         value=pl.lit(None, dtype=pl.Float64),
@@ -469,3 +469,24 @@ def test_hillstrom_heterogeneity_for_each_metric_and_variant(hillstrom_segments)
         assert test.df == 2, key
         assert test.statistic is not None and test.statistic >= 0, key
         assert test.p_value is not None and 0 <= test.p_value <= 1, key
+
+
+def test_hillstrom_multichannel_spend_relative_interval_agrees_with_the_test(hillstrom_experiment, customers):
+    # Issue 9: spend, Mens vs No E-Mail among Multichannel customers has p = 0.0038; the relative interval
+    # used to be [-21%, +414%] (delta method, normal quantile). Fieller's, with the t test's variances and
+    # df, is [+47.5%, +712%]: it excludes 0, as the absolute interval does (tests/stats/test_hillstrom_fieller.py).
+    result = iterate.analyze(hillstrom_experiment, segments=["channel"])
+    rows = result.segments.filter((pl.col("name") == "spend") & (pl.col("variant") == MENS)
+                                  & (pl.col("segment_value") == "Multichannel")).to_dicts()
+    assert len(rows) == 1
+    row = rows[0]
+    multichannel = customers.filter(pl.col("channel") == "Multichannel")
+    treatment, control = (_arm_values(multichannel, arm, "spend") for arm in (MENS, NO_EMAIL))
+    assert row["p_value"] == pytest.approx(stats.ttest_ind(treatment, control, equal_var=False).pvalue, rel=EXACT)
+    assert round(row["p_value"], 4) == 0.0038 and row["ci_low"] > 0
+    assert row["relative_status"] == "ok"
+    assert (round(row["relative_ci_low"], 3), round(row["relative_ci_high"], 3)) == (0.475, 7.122)
+    # every overall and segment row: relative excludes 0 exactly when absolute does
+    for frame in (result.metrics, result.segments):
+        for r in frame.filter(pl.col("relative_status") == "ok").to_dicts():
+            assert (r["relative_ci_low"] > 0 or r["relative_ci_high"] < 0) == (r["ci_low"] > 0 or r["ci_high"] < 0)

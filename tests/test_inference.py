@@ -143,7 +143,8 @@ def test_msprt_rows(log_dir, fixed, planned_units) -> None:
         assert r.p_value == pytest.approx(expected.p_value, rel=1e-12)
         assert (r.ci_low, r.ci_high) == pytest.approx((expected.ci_low, expected.ci_high), rel=1e-12)
         assert r.method.endswith("+msprt")
-        assert r.relative_ci_low is None and r.relative_ci_high is None
+        assert r.relative_ci_low is None and r.relative_ci_high is None and r.relative_status == "not_tested"
+        assert f.relative_status == "ok" and f.relative_ci_low is not None
         # always valid costs: p never below the fixed-horizon p, the interval contains the fixed one
         assert r.p_value >= f.p_value
         assert r.ci_low <= f.ci_low and r.ci_high >= f.ci_high

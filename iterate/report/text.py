@@ -173,6 +173,8 @@ def _outcome(row: Row) -> str:
 def _relative(row: Row) -> str:
     if row["relative_effect"] is None:
         return "n/a"
+    if row.get("relative_status") == "unbounded":
+        return f"{row['relative_effect']:+.2%} [unbounded]"
     if row["relative_ci_low"] is None or row["relative_ci_high"] is None:
         return f"{row['relative_effect']:+.2%}"
     return f"{row['relative_effect']:+.2%} [{row['relative_ci_low']:+.2%}, {row['relative_ci_high']:+.2%}]"

@@ -24,7 +24,15 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from iterate.stats.bayes import BayesianResult, bayesian_comparison, bayesian_summary, expected_positive_part
     from iterate.stats.binomial import binomial_interval
     from iterate.stats.cuped import CovariateStatus, CupedEstimate, JointMoments, cuped_test
-    from iterate.stats.estimate import Alternative, Estimate, Status, interval_and_p_value, relative_difference
+    from iterate.stats.estimate import (
+        Alternative,
+        Estimate,
+        RelativeInterval,
+        RelativeStatus,
+        Status,
+        interval_and_p_value,
+        relative_difference,
+    )
     from iterate.stats.group_sequential import (
         GroupSequentialDesign,
         GroupSequentialTest,
@@ -69,7 +77,10 @@ _PUBLIC = {
     "bayes": ("BayesianResult", "bayesian_comparison", "bayesian_summary", "expected_positive_part"),
     "binomial": ("binomial_interval",),
     "cuped": ("CovariateStatus", "CupedEstimate", "JointMoments", "cuped_test"),
-    "estimate": ("Alternative", "Estimate", "Status", "interval_and_p_value", "relative_difference"),
+    "estimate": (
+        "Alternative", "Estimate", "RelativeInterval", "RelativeStatus", "Status", "interval_and_p_value",
+        "relative_difference",
+    ),
     "group_sequential": (
         "GroupSequentialDesign", "GroupSequentialTest", "alpha_spent", "group_sequential_test",
         "spending_boundaries",

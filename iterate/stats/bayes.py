@@ -49,6 +49,7 @@ from iterate.errors import StatsError
 from iterate.stats.distributions import ndtr, ndtri
 from iterate.stats.estimate import Status, check_alpha
 from iterate.stats.moments import Moments
+from iterate.stats.proportions import bernoulli_moments
 from iterate.stats.ratio import RatioMoments, _as_ratio, degenerate_estimate
 
 Direction = Literal["increase", "decrease"]
@@ -339,15 +340,28 @@ def bayesian_comparison(
     prior_std: float | None = None,
     relative_prior: bool = False,
     credible_level: float = 0.95,
+    binary: bool = False,
 ) -> BayesianResult:
     """:func:`bayesian_summary` of two arms' moments (a mean, a proportion or a ratio metric).
 
-    Each arm's variance is :attr:`RatioMoments.ratio_variance`, the delta
-    method of Deng, Knoblich & Lu (2018) that the frequentist tests use (for
-    a mean, ``variance / n``; a proportion is the mean of 0/1 values):
-    ``se**2 = Var(r_c) + Var(r_t)``. The relative effect ``r_t / r_c - 1``
-    has the delta-method variance of a ratio of independent estimates (the
-    one :func:`iterate.stats.relative_difference` uses):
+    One variance convention with :func:`bayesian_summary` of a test's
+    estimate: each arm's variance is the one the frequentist test's interval
+    uses, so the two entry points give the same posterior on the same data.
+
+    - ``binary=True`` (a proportion, e.g. :meth:`Moments.from_proportion`):
+      the Bernoulli variance ``p (1 - p) / n``, recomputed from the proportion
+      as :func:`iterate.stats.two_proportion_z_test` does for its Wald interval
+      and standard error (the given sample variance, ``p (1 - p) n / (n - 1)``
+      for 0/1 values, is ignored). It is also the large-sample variance of the
+      exact Beta posterior of ``p``.
+    - otherwise (means, ratios): :attr:`RatioMoments.ratio_variance`, the
+      delta method of Deng, Knoblich & Lu (2018) that Welch's t test and
+      :func:`iterate.stats.delta_method_test` use (for a mean, the sample
+      ``variance / n``).
+
+    With ``Var(r_a)`` so defined, ``se**2 = Var(r_c) + Var(r_t)``. The
+    relative effect ``r_t / r_c - 1`` has the delta-method variance of a
+    ratio of independent estimates (a normal approximation of its posterior):
 
         Var(r_t / r_c) ~= Var(r_t) / r_c**2 + r_t**2 Var(r_c) / r_c**4
 
@@ -359,6 +373,8 @@ def bayesian_comparison(
         prior_std: Prior standard deviation of the absolute effect; None for flat.
         relative_prior: The prior is on the relative effect instead.
         credible_level: Probability inside the credible intervals.
+        binary: The arms are 0/1 metrics (``Moments`` whose means are
+            proportions): Bernoulli variances, as the two-proportion z test.
 
     Returns:
         The :class:`BayesianResult`; ``too_few_units`` when an arm has fewer
@@ -367,15 +383,21 @@ def bayesian_comparison(
         when both arm variances are 0.
 
     Raises:
-        StatsError: On invalid moments or arguments.
+        StatsError: On invalid moments or arguments (with ``binary``, arms
+            that are not ``Moments`` or means outside [0, 1]).
 
     Example:
         >>> c, t = Moments.from_proportion(8502, 44700), Moments.from_proportion(8279, 45489)
-        >>> b = bayesian_comparison(c, t)
+        >>> b = bayesian_comparison(c, t, binary=True)
         >>> round(b.chance_to_beat_control, 4), round(b.relative_chance_to_beat_control, 4)
         (0.0008, 0.0006)
     """
     prior_mean, prior_std = _check_options(direction, prior_mean, prior_std, credible_level)
+    if binary:
+        for name, arm in (("control", control), ("treatment", treatment)):
+            if not isinstance(arm, Moments):
+                raise StatsError(f"{name} of type {type(arm).__name__} with binary=True, must be Moments")
+        control, treatment = bernoulli_moments(control, "control"), bernoulli_moments(treatment, "treatment")
     control, treatment = _as_ratio(control), _as_ratio(treatment)
     degenerate = degenerate_estimate("bayes", control, treatment,
                                      alternative="two-sided", alpha=0.05)

@@ -431,9 +431,11 @@ def cuped_test(
     and the arms combine as in Welch's test: ``se**2 = v_c + v_t``, ``df =
     se**4 / (v_c**2 / (n_c - 1) + v_t**2 / (n_t - 1))`` (Welch 1947;
     Satterthwaite 1946). The estimation of ``theta`` is ignored in the
-    variance (first order, as in the paper). The relative effect is
-    :func:`iterate.stats.estimate.relative_difference` of the adjusted arm
-    values with variances ``v_a`` (``c_pooled`` taken as fixed).
+    variance (first order, as in the paper). The relative effect's interval is
+    Fieller's (:func:`iterate.stats.estimate.relative_difference`; Fieller
+    1954) on the adjusted arm values with variances ``v_a`` (``c_pooled``
+    taken as fixed) and the same Welch df, so it excludes 0 exactly when the
+    adjusted absolute interval does.
 
     Args:
         control: Control arm's joint moments.
@@ -516,17 +518,17 @@ def _adjusted_estimate(arm_c: _Linearized, arm_t: _Linearized, mean_c: float, va
     unadjusted_se = unadjusted.std_error
     assert unadjusted_se is not None  # status "ok"
     variance_reduction = 1 - (var_c + var_t) / unadjusted_se**2
-    rel, rel_low, rel_high = relative_difference(
-        mean_c, var_c, mean_t, var_t, alternative=alternative, alpha=alpha
-    )
     std_error = math.sqrt(var_c + var_t)
     if std_error == 0:
         ci_low = ci_high = statistic = df = p_value = None
+        relative = relative_difference(mean_c, None, mean_t, None, alternative=alternative, alpha=alpha)
     else:
         df = welch_degrees_of_freedom(var_c, arm_c.n, var_t, arm_t.n)
         ci_low, ci_high, statistic, p_value = interval_and_p_value(
             effect, std_error, alternative=alternative, alpha=alpha, df=df
         )
+        relative = relative_difference(mean_c, var_c, mean_t, var_t, alternative=alternative,
+                                       alpha=alpha, df=df)
     return CupedEstimate(
         method="cuped",
         status="ok" if std_error > 0 else "zero_variance",
@@ -541,9 +543,10 @@ def _adjusted_estimate(arm_c: _Linearized, arm_t: _Linearized, mean_c: float, va
         statistic=statistic,
         df=df,
         p_value=p_value,
-        relative_effect=rel,
-        relative_ci_low=rel_low,
-        relative_ci_high=rel_high,
+        relative_effect=relative.effect,
+        relative_ci_low=relative.ci_low,
+        relative_ci_high=relative.ci_high,
+        relative_status=relative.status,
         theta=theta,
         variance_reduction=variance_reduction,
         adjusted=True,

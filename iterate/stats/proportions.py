@@ -18,12 +18,25 @@ from iterate.stats.estimate import (
     Estimate,
     check_alternative_and_alpha,
     interval_and_p_value,
+    relative_difference,
 )
 from iterate.stats.moments import Moments
-from iterate.stats.ratio import degenerate_estimate, relative_lift
+from iterate.stats.ratio import degenerate_estimate
 
 
-def _bernoulli(arm: Moments, name: str) -> Moments:
+def bernoulli_moments(arm: Moments, name: str = "arm") -> Moments:
+    """The arm with its variance replaced by the Bernoulli ``p (1 - p)`` of its proportion ``p = mean``.
+
+    Its ``variance / n`` is the variance ``p (1 - p) / n`` of the proportion that the Wald interval
+    and the Bayesian summaries of a 0/1 metric use.
+
+    Raises:
+        StatsError: If the mean is not in [0, 1].
+
+    Example:
+        >>> bernoulli_moments(Moments.from_proportion(1, 4))
+        Moments(n=4, mean=0.25, variance=0.1875)
+    """
     if not 0 <= arm.mean <= 1:
         raise StatsError(f"{name} mean == {arm.mean!r}, must be a proportion in [0, 1]")
     return Moments(arm.n, arm.mean, arm.mean * (1 - arm.mean))
@@ -52,8 +65,10 @@ def two_proportion_z_test(
       (``confint_proportions_2indep(..., method="wald", compare="diff")``).
       ``std_error`` reports this one.
 
-    The relative effect uses the delta method on the Bernoulli variances
-    (see :func:`iterate.stats.ratio.relative_lift`).
+    The relative effect's interval is Fieller's
+    (:func:`iterate.stats.estimate.relative_difference`; Fieller 1954) on the
+    same Bernoulli variances ``p (1 - p) / n`` and the same normal quantile as
+    the Wald interval, so it excludes 0 exactly when the Wald interval does.
 
     Args:
         control: Control moments (``mean`` is the proportion).
@@ -78,8 +93,8 @@ def two_proportion_z_test(
         (2.103, 0.0177, 0.0066)
     """
     check_alternative_and_alpha(alternative, alpha)
-    control = _bernoulli(control, "control")
-    treatment = _bernoulli(treatment, "treatment")
+    control = bernoulli_moments(control, "control")
+    treatment = bernoulli_moments(treatment, "treatment")
     if control.n < 2 or treatment.n < 2:
         return degenerate_estimate(
             "two_proportion_z", control, treatment, alternative=alternative, alpha=alpha
@@ -103,7 +118,10 @@ def two_proportion_z_test(
     else:
         ci_low = -math.inf if alternative == "less" else effect
         ci_high = math.inf if alternative == "greater" else effect
-    rel, rel_low, rel_high = relative_lift(control, treatment, alternative=alternative, alpha=alpha)
+    relative = relative_difference(
+        control.mean, control.variance / control.n, treatment.mean, treatment.variance / treatment.n,
+        alternative=alternative, alpha=alpha,
+    )
     return Estimate(
         method="two_proportion_z",
         status="ok",
@@ -118,7 +136,8 @@ def two_proportion_z_test(
         statistic=statistic,
         df=None,
         p_value=p_value,
-        relative_effect=rel,
-        relative_ci_low=rel_low,
-        relative_ci_high=rel_high,
+        relative_effect=relative.effect,
+        relative_ci_low=relative.ci_low,
+        relative_ci_high=relative.ci_high,
+        relative_status=relative.status,
     )

@@ -40,6 +40,7 @@ from iterate.stats.estimate import (
     count_problem,
     Alternative,
     Estimate,
+    RelativeInterval,
     Status,
     check_alpha,
     check_alternative_and_alpha,
@@ -201,8 +202,10 @@ def quantile_test(
     its clustered interval (Liu, Sun, Varshney & Xu 2019, arXiv:1903.08762,
     section 3); independent arms add variances, ``se**2 = se_c**2 + se_t**2``,
     and the interval and p-value are normal (:func:`interval_and_p_value`).
-    The relative difference ``Q_t / Q_c - 1`` uses the delta method for
-    independent arms (:func:`iterate.stats.estimate.relative_difference`).
+    The relative difference ``Q_t / Q_c - 1`` has Fieller's interval
+    (:func:`iterate.stats.estimate.relative_difference`; Fieller 1954) with
+    the same arm variances and normal quantile, so it excludes 0 exactly when
+    the absolute interval does.
 
     Args:
         control: Control quantile summary.
@@ -230,7 +233,7 @@ def quantile_test(
     if control.p != treatment.p:
         raise StatsError(f"control p == {control.p}, treatment p == {treatment.p}, must be equal")
     status: Status = "ok"
-    std_error = ci_low = ci_high = statistic = p_value = None
+    std_error = ci_low = ci_high = statistic = p_value = se_c = se_t = None
     if control.n_units < 2 or treatment.n_units < 2:
         status = "too_few_units"
     elif control.estimate is None or treatment.estimate is None:
@@ -246,13 +249,13 @@ def quantile_test(
             )
     q_c, q_t = control.estimate, treatment.estimate
     if q_c is None or q_t is None:
-        effect, rel, rel_low, rel_high = None, None, None, None
+        effect, relative = None, RelativeInterval(None, None, None, "not_tested")
     else:
         effect = q_t - q_c
-        tested = std_error is not None
-        rel, rel_low, rel_high = relative_difference(
-            q_c, control.std_error**2 if tested else None,  # type: ignore[operator]
-            q_t, treatment.std_error**2 if tested else None,  # type: ignore[operator]
+        tested = status == "ok"
+        relative = relative_difference(
+            q_c, se_c**2 if tested else None,  # type: ignore[operator]
+            q_t, se_t**2 if tested else None,  # type: ignore[operator]
             alternative=alternative, alpha=alpha,
         )
     return Estimate(
@@ -269,7 +272,8 @@ def quantile_test(
         statistic=statistic,
         df=None,
         p_value=p_value,
-        relative_effect=rel,
-        relative_ci_low=rel_low,
-        relative_ci_high=rel_high,
+        relative_effect=relative.effect,
+        relative_ci_low=relative.ci_low,
+        relative_ci_high=relative.ci_high,
+        relative_status=relative.status,
     )

@@ -27,6 +27,7 @@ from iterate.stats.estimate import (
     count_problem,
     Alternative,
     Estimate,
+    RelativeInterval,
     Status,
     check_alternative_and_alpha,
     interval_and_p_value,
@@ -248,35 +249,39 @@ def relative_lift(
     *,
     alternative: Alternative = "two-sided",
     alpha: float = 0.05,
-) -> tuple[float | None, float | None, float | None]:
-    """Relative effect ``r_t / r_c - 1`` of a mean or ratio metric, and its interval.
+) -> RelativeInterval:
+    """Relative effect ``r_t / r_c - 1`` of a mean or ratio metric, and its Fieller interval.
 
-    Each arm's ``Var(r)`` is :attr:`RatioMoments.ratio_variance` (for a mean,
-    ``variance / n``), combined for independent arms by
-    :func:`iterate.stats.estimate.relative_difference` (delta method, Deng,
-    Knoblich & Lu 2018).
+    The interval of :func:`delta_method_test` (and so of Welch's t test) made
+    relative: :func:`iterate.stats.estimate.relative_difference` (Fieller
+    1954) with each arm's delta-method ``Var(r)``
+    (:attr:`RatioMoments.ratio_variance`; for a mean, ``variance / n``) and the
+    Welch-Satterthwaite degrees of freedom of the absolute test, so the
+    relative interval excludes 0 exactly when the absolute one does.
 
     Returns:
-        ``(relative_effect, ci_low, ci_high)``. ``relative_effect`` is None
-        when an arm is empty, a denominator mean is 0 or the control value is
-        0; the bounds are None also when an arm has fewer than 2 units or the
-        variance is 0.
+        The :class:`RelativeInterval`. Its ``effect`` is None when an arm is
+        empty, a denominator mean is 0 or the control value is 0; its status
+        is ``"not_tested"`` when the comparison has no test (an arm with fewer
+        than 2 units, a zero denominator mean or a zero standard error).
 
     Example:
-        >>> rel, low, high = relative_lift(Moments(1000, 10.0, 4.0), Moments(1000, 10.3, 4.2))
-        >>> round(rel, 4), round(low, 4), round(high, 4)
-        (0.03, 0.012, 0.048)
+        >>> r = relative_lift(Moments(1000, 10.0, 4.0), Moments(1000, 10.3, 4.2))
+        >>> round(r.effect, 4), round(r.ci_low, 4), round(r.ci_high, 4), r.status
+        (0.03, 0.0121, 0.0482, 'ok')
     """
     check_alternative_and_alpha(alternative, alpha)
     control, treatment = _as_ratio(control), _as_ratio(treatment)
     value_c, value_t = _arm_value(control), _arm_value(treatment)
     if value_c is None or value_t is None:
-        return None, None, None
+        return RelativeInterval(None, None, None, "not_tested")
     testable = control.n >= 2 and treatment.n >= 2
+    var_c, var_t = (control.ratio_variance, treatment.ratio_variance) if testable else (0.0, 0.0)
+    if not var_c + var_t > 0:  # no test, so no interval: only the relative effect
+        return relative_difference(value_c, None, value_t, None, alternative=alternative, alpha=alpha)
     return relative_difference(
-        value_c, control.ratio_variance if testable else None,
-        value_t, treatment.ratio_variance if testable else None,
-        alternative=alternative, alpha=alpha,
+        value_c, var_c, value_t, var_t, alternative=alternative, alpha=alpha,
+        df=welch_degrees_of_freedom(var_c, control.n, var_t, treatment.n),
     )
 
 
@@ -312,7 +317,7 @@ def degenerate_estimate(
     else:
         return None
     value_c, value_t = _arm_value(control), _arm_value(treatment)
-    rel, rel_low, rel_high = relative_lift(control, treatment, alternative=alternative, alpha=alpha)
+    relative = relative_lift(control, treatment, alternative=alternative, alpha=alpha)
     return Estimate(
         method=method,
         status=status,
@@ -327,9 +332,10 @@ def degenerate_estimate(
         statistic=None,
         df=None,
         p_value=None,
-        relative_effect=rel,
-        relative_ci_low=rel_low,
-        relative_ci_high=rel_high,
+        relative_effect=relative.effect,
+        relative_ci_low=relative.ci_low,
+        relative_ci_high=relative.ci_high,
+        relative_status=relative.status,
     )
 
 
@@ -393,7 +399,8 @@ def delta_method_test(
     ci_low, ci_high, statistic, p_value = interval_and_p_value(
         effect, std_error, alternative=alternative, alpha=alpha, df=df
     )
-    rel, rel_low, rel_high = relative_lift(control, treatment, alternative=alternative, alpha=alpha)
+    relative = relative_difference(control.ratio, var_c, treatment.ratio, var_t,
+                                   alternative=alternative, alpha=alpha, df=df)
     return Estimate(
         method="delta_ratio",
         status="ok",
@@ -408,7 +415,8 @@ def delta_method_test(
         statistic=statistic,
         df=df,
         p_value=p_value,
-        relative_effect=rel,
-        relative_ci_low=rel_low,
-        relative_ci_high=rel_high,
+        relative_effect=relative.effect,
+        relative_ci_low=relative.ci_low,
+        relative_ci_high=relative.ci_high,
+        relative_status=relative.status,
     )

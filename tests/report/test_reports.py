@@ -140,3 +140,58 @@ def test_text_verdict_in_color_only_when_asked():
 def test_every_format_renders_every_kind(report_format):
     for result in (_analysis(), _plan(), _calibration()):
         assert render(result, report_format).endswith("\n")
+
+
+# -- relative intervals: the Fieller status travels from the estimate to every output --------------
+
+
+def _relative_rows():
+    """Rows of ``compare``: a mean metric whose control is far from 0 (bounded relative interval) and
+    one whose control mean is not significantly different from 0 (unbounded), both significant."""
+    from iterate.comparisons import compare
+    from iterate.config import Experiment, Metric
+    from iterate.stats import RatioMoments
+
+    experiment = Experiment(name="checkout", control="control",
+                            metrics=(Metric(name="revenue", type="mean", event="purchase", value="value"),
+                                     Metric(name="profit", type="mean", event="purchase", value="value")))
+    bounded = compare(experiment.metrics[0], "treatment", RatioMoments(2000, 10.0, 1.0, 16.0, 0.0, 0.0),
+                      RatioMoments(2000, 10.5, 1.0, 16.0, 0.0, 0.0), experiment)
+    # control 0.05 with standard error 0.089: the ratio's confidence set is unbounded
+    unbounded = compare(experiment.metrics[1], "treatment", RatioMoments(2000, 0.05, 1.0, 16.0, 0.0, 0.0),
+                        RatioMoments(2000, 0.5, 1.0, 16.0, 0.0, 0.0), experiment)
+    return experiment, bounded, unbounded
+
+
+def test_metric_rows_carry_the_relative_status():
+    _, bounded, unbounded = _relative_rows()
+    assert bounded.relative_status == "ok" and bounded.relative_ci_low > 0 and bounded.ci_low > 0
+    assert unbounded.relative_status == "unbounded" and unbounded.ci_low > 0
+    assert unbounded.relative_effect == pytest.approx(9.0)
+    assert unbounded.relative_ci_low is None and unbounded.relative_ci_high is None
+
+
+def test_unbounded_relative_interval_in_json_text_and_reasons():
+    from iterate.decision import decide
+
+    experiment, bounded, unbounded = _relative_rows()
+    decision = decide([bounded, unbounded], [Check("srm", True, "sample ratio as planned")])
+    result = AnalysisResult(
+        experiment="checkout", verdict=decision.verdict, reasons=decision.reasons,
+        checks=(Check("srm", True, "sample ratio as planned"),), metric_results=(bounded, unbounded),
+        variant_verdicts=decision.variant_verdicts, units={"control": 2000, "treatment": 2000},
+        excluded_units={"multiple_variants": 0}, alpha=0.05, window="7d", control="control",
+    )
+    rows = json.loads(render(result, "json"))["metrics"]
+    assert [(row["name"], row["relative_status"]) for row in rows] == [("revenue", "ok"), ("profit", "unbounded")]
+    assert rows[1]["relative_ci_low"] is None and rows[1]["relative_ci_high"] is None
+    assert result.metrics["relative_status"].to_list() == ["ok", "unbounded"]
+
+    text = render(result, "text")
+    revenue = next(line for line in text.splitlines() if line.startswith("revenue"))
+    profit = next(line for line in text.splitlines() if line.startswith("profit"))
+    assert f"+5.00% [{bounded.relative_ci_low:+.2%}, {bounded.relative_ci_high:+.2%}]" in revenue
+    assert "+900.00% [unbounded]" in profit
+
+    message = next(reason.message for reason in decision.reasons if reason.metric == "profit")
+    assert message.startswith("profit is better (effect +0.45, +900.00% relative (relative interval unbounded), 95% CI [")

@@ -18,7 +18,7 @@ from iterate.stats import (
     RatioMoments,
     delta_method_test,
     interval_and_p_value,
-    relative_lift,
+    two_proportion_z_test,
     welch_t_test,
 )
 from iterate.stats.bayes import bayesian_comparison, bayesian_summary, expected_positive_part
@@ -70,7 +70,7 @@ def proportions(sc: int, nc: int, st: int, nt: int) -> tuple[Moments, Moments]:
 
 @pytest.mark.parametrize("case", PROPORTION_CASES)
 def test_chance_to_beat_matches_exact_beta_binomial(case: tuple[int, int, int, int]) -> None:
-    result = bayesian_comparison(*proportions(*case))
+    result = bayesian_comparison(*proportions(*case), binary=True)
     assert result.status == "ok" and result.method == "normal_flat_prior"
     assert result.chance_to_beat_control == pytest.approx(beta_binomial_chance(*case), abs=2e-3)
 
@@ -83,12 +83,54 @@ def test_closed_form_beta_binomial_reference_matches_quadrature() -> None:
 
 def test_cookie_cats_chance_that_gate_30_is_better() -> None:
     # README of shared/datasets/cookie_cats: about 99.8% (7-day) and 96% (1-day) that gate_30 is better.
-    seven_day = bayesian_comparison(*proportions(8502, 44700, 8279, 45489))
-    one_day = bayesian_comparison(*proportions(20034, 44700, 20119, 45489))
+    seven_day = bayesian_comparison(*proportions(8502, 44700, 8279, 45489), binary=True)
+    one_day = bayesian_comparison(*proportions(20034, 44700, 20119, 45489), binary=True)
     assert 1 - seven_day.chance_to_beat_control == pytest.approx(0.998, abs=2e-3)
     assert 1 - one_day.chance_to_beat_control == pytest.approx(0.96, abs=5e-3)
     assert 1 - seven_day.chance_to_beat_control == pytest.approx(
         1 - beta_binomial_chance(8502, 44700, 8279, 45489), abs=1e-5)
+
+
+# -- one variance convention for both entry points ----------------------------------------------
+
+
+@pytest.mark.parametrize("case", PROPORTION_CASES)
+def test_proportions_use_the_bernoulli_variance_in_both_entry_points(case: tuple[int, int, int, int]) -> None:
+    # bayesian_summary of the z test's estimate (the analysis path) and bayesian_comparison of the
+    # same counts (the notebook path) use p (1 - p) / n per arm, so they give the same answers.
+    sc, nc, st, nt = case
+    control, treatment = proportions(*case)
+    estimate = two_proportion_z_test(control, treatment)
+    summary = bayesian_summary(estimate.effect, estimate.std_error, control_mean=estimate.control_mean)
+    comparison = bayesian_comparison(control, treatment, binary=True)
+    pc, pt = sc / nc, st / nt
+    se = math.sqrt(pc * (1 - pc) / nc + pt * (1 - pt) / nt)  # by hand
+    assert comparison.std_error == pytest.approx(se, rel=1e-12)
+    assert summary.std_error == pytest.approx(se, rel=1e-12)
+    assert comparison.chance_to_beat_control == pytest.approx(summary.chance_to_beat_control, rel=1e-12, abs=1e-15)
+    assert comparison.chance_to_beat_control == pytest.approx(stats.norm.cdf((pt - pc) / se), rel=1e-9, abs=1e-15)
+    assert comparison.expected_loss_ship == pytest.approx(summary.expected_loss_ship, rel=1e-12, abs=1e-300)
+    for prior_std in (0.05, 0.5):
+        shrunk = bayesian_comparison(control, treatment, binary=True, prior_std=prior_std, relative_prior=True)
+        summarized = bayesian_summary(estimate.effect, estimate.std_error, control_mean=estimate.control_mean,
+                                      prior_std=prior_std, relative_prior=True)
+        assert shrunk.chance_to_beat_control == pytest.approx(summarized.chance_to_beat_control, rel=1e-12)
+
+
+def test_means_use_the_sample_variance_in_both_entry_points() -> None:
+    control, treatment = Moments(300, 4.0, 9.0), Moments(280, 4.6, 11.0)
+    estimate = welch_t_test(control, treatment)
+    summary = bayesian_summary(estimate.effect, estimate.std_error, control_mean=estimate.control_mean)
+    comparison = bayesian_comparison(control, treatment)
+    assert comparison.std_error == pytest.approx(math.sqrt(9.0 / 300 + 11.0 / 280), rel=1e-14)
+    assert comparison.chance_to_beat_control == pytest.approx(summary.chance_to_beat_control, rel=1e-14)
+
+
+def test_binary_needs_proportions() -> None:
+    with pytest.raises(StatsError, match="control mean == 1.5"):
+        bayesian_comparison(Moments(10, 1.5, 1.0), Moments(10, 0.5, 0.25), binary=True)
+    with pytest.raises(StatsError, match="RatioMoments with binary=True"):
+        bayesian_comparison(RatioMoments(10, 1.0, 2.0, 1.0, 1.0, 0.5), Moments(10, 0.5, 0.25), binary=True)
 
 
 # -- expected loss -----------------------------------------------------------------------------
@@ -117,7 +159,7 @@ def test_expected_losses_match_monte_carlo(effect: float, std_error: float, dire
 def test_expected_losses_close_to_beta_posterior_monte_carlo(case: tuple[int, int, int, int]) -> None:
     # The exact model's posterior means are (s + 1) / (n + 2), not s / n: a few percent at most.
     sc, nc, st, nt = case
-    result = bayesian_comparison(*proportions(*case))
+    result = bayesian_comparison(*proportions(*case), binary=True)
     rng = np.random.default_rng(7)
     difference = rng.beta(1 + st, 1 + nt - st, MC_DRAWS) - rng.beta(1 + sc, 1 + nc - sc, MC_DRAWS)
     for closed_form, losses in ((result.expected_loss_ship, np.maximum(0.0, -difference)),
@@ -232,9 +274,13 @@ def test_ratio_metric_reuses_the_delta_method() -> None:
     frequentist = delta_method_test(control, treatment)
     assert result.effect == pytest.approx(frequentist.effect, rel=1e-14)
     assert result.std_error == pytest.approx(frequentist.std_error, rel=1e-14)
-    rel, _, rel_high = relative_lift(control, treatment, alternative="two-sided", alpha=0.05)
+    rc, rt = 0.8 / 10.0, 0.9 / 10.0
+    # delta-method Var(r) = (var_y - 2 r cov + r**2 var_x) / (n mean_x**2) of each arm, by hand
+    var_c = (2.0 - 2 * rc * 5.0 + rc**2 * 30.0) / (500 * 10.0**2)
+    var_t = (2.2 - 2 * rt * 5.5 + rt**2 * 30.0) / (520 * 10.0**2)
+    rel = rt / rc - 1
     assert result.relative_effect == pytest.approx(rel, rel=1e-14)
-    assert result.relative_std_error == pytest.approx((rel_high - rel) / stats.norm.ppf(0.975), rel=1e-12)
+    assert result.relative_std_error == pytest.approx(math.sqrt(var_t / rc**2 + rt**2 * var_c / rc**4), rel=1e-12)
     assert result.relative_posterior_mean == pytest.approx(rel, rel=1e-14)
     assert result.relative_chance_to_beat_control == pytest.approx(
         stats.norm.cdf(-rel / result.relative_std_error), rel=1e-12)

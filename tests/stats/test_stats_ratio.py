@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from iterate.errors import StatsError
-from iterate.stats import Moments, RatioMoments, delta_method_test, relative_lift, welch_t_test
+from helpers import fieller_by_hand
+from iterate.stats import Moments, RatioMoments, RelativeInterval, delta_method_test, relative_lift, welch_t_test
 
 ALTERNATIVES = ["two-sided", "greater", "less"]
 
@@ -106,20 +107,21 @@ def test_swapping_arms_flips_sign() -> None:
     )
 
 
-def test_relative_lift_of_ratios_matches_hand_delta_method() -> None:
+def test_relative_lift_of_ratios_is_fieller_on_the_delta_method_variances() -> None:
     rng = np.random.default_rng(12)
     (yc, xc), (yt, xt) = clustered_arm(rng, 600, 0.2), clustered_arm(rng, 650, 0.22)
     c, t = RatioMoments.from_values(yc, xc), RatioMoments.from_values(yt, xt)
     rc, rt = yc.sum() / xc.sum(), yt.sum() / xt.sum()
     var_c = np.var(yc - rc * xc, ddof=1) / (yc.size * xc.mean() ** 2)
     var_t = np.var(yt - rt * xt, ddof=1) / (yt.size * xt.mean() ** 2)
-    se = math.sqrt(var_t / rc**2 + rt**2 * var_c / rc**4)
-    rel, low, high = relative_lift(c, t, alternative="two-sided", alpha=0.1)
-    z = stats.norm.ppf(0.95)
-    assert rel == pytest.approx(rt / rc - 1, rel=1e-9)
-    assert (low, high) == (pytest.approx(rel - z * se, rel=1e-9), pytest.approx(rel + z * se, rel=1e-9))
+    df = (var_c + var_t) ** 2 / (var_c**2 / (yc.size - 1) + var_t**2 / (yt.size - 1))
+    low, high = fieller_by_hand(rc, var_c, rt, var_t, stats.t.ppf(0.95, df))
+    r = relative_lift(c, t, alternative="two-sided", alpha=0.1)
+    assert r.effect == pytest.approx(rt / rc - 1, rel=1e-9) and r.status == "ok"
+    assert (r.ci_low, r.ci_high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
     e = delta_method_test(c, t, alpha=0.1)
-    assert (e.relative_effect, e.relative_ci_low, e.relative_ci_high) == (rel, low, high)
+    assert (e.relative_effect, e.relative_ci_low, e.relative_ci_high, e.relative_status) == (
+        r.effect, r.ci_low, r.ci_high, r.status)
 
 
 def test_ratio_interval_covers_under_clustering_and_naive_does_not() -> None:
@@ -154,7 +156,8 @@ def test_zero_denominator() -> None:
     assert e.control_mean is None and e.treatment_mean == pytest.approx(0.2)
     assert e.effect is None and e.p_value is None and e.ci_low is None and e.std_error is None
     assert e.relative_effect is None
-    assert relative_lift(empty_views, other) == (None, None, None)
+    assert e.relative_status == "not_tested"
+    assert relative_lift(empty_views, other) == RelativeInterval(None, None, None, "not_tested")
     with pytest.raises(StatsError, match="denominator_mean == 0"):
         _ = empty_views.ratio
 
