@@ -18,9 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from iterate import aggregation
+from iterate import aggregation, evidence
+from iterate.aggregation.quality import LogSummary
 from iterate.config import Experiment
 from iterate.engines import Engine
+from iterate.errors import ConfigError, DataError
 from iterate.result import AnalysisResult
 from iterate.session import Session, open_session, resolve
 
@@ -37,6 +39,9 @@ class _Aggregates:
     duplicates: aggregation.Duplicates
     started: datetime
     data_end: datetime | None
+    no_data: Mapping[str, str]
+    units_with_events: Mapping[str, int]
+    log_summaries: tuple[LogSummary, LogSummary] | None
 
 
 def analyze(
@@ -47,6 +52,7 @@ def analyze(
     as_of: datetime | str | None = None,
     segments: Sequence[str] | None = None,
     engine: Engine | None = None,
+    timeline: bool = False,
 ) -> AnalysisResult:
     """Analyze an experiment and decide: ship, rollback, continue, inconclusive or invalid.
 
@@ -58,6 +64,8 @@ def analyze(
         as_of: Analysis end overriding the configured one (exposures and events after it ignored).
         segments: Dimension columns to break the metrics down by, overriding the configured ones.
         engine: The engine to run on (:mod:`iterate.engines`); by default a new embedded DuckDB.
+        timeline: Also compute the per-day timeline with always-valid intervals; the experiment
+            is then looked at every day, so the sample ratio check is anytime-valid.
 
     Raises:
         ConfigError: the configuration is invalid.
@@ -66,7 +74,12 @@ def analyze(
     experiment, events, exposures = resolve(config, events, exposures, as_of=as_of, segments=segments)
     with open_session(experiment, events, exposures, engine=engine) as session:
         aggregates = _aggregate(session)
-    return _decide(experiment, aggregates)
+    result = _decide(experiment, aggregates, anytime_valid=experiment.sequential or timeline)
+    if timeline:
+        from iterate.timeline import timeline as daily_points
+
+        result = result.with_timeline(daily_points(experiment, events=events, exposures=exposures, engine=engine))
+    return result
 
 
 def _aggregate(session: Session) -> _Aggregates:
@@ -78,28 +91,52 @@ def _aggregate(session: Session) -> _Aggregates:
     # a spine read by one query is computed inside it; event-level metrics read it three times each
     spine = session.exposed_spine(materialize=bool(event_level))
     times = session.event_times(spine.first_exposure)
+    if times.first_event is None:
+        raise DataError(f"{logs.events.label}: the events log has no rows; there is nothing to analyze")
     data_end = experiment.as_of or times.data_end
     exposure_segments = [s for s in experiment.segments if s in logs.exposure_dimensions]
     unit_metrics = aggregation.unit_metric_moments(engine, experiment, logs, spine, experiment.variants, data_end,
                                                    exposure_segments=exposure_segments)
     counts = unit_metrics.exposures or session.count_exposures(spine, exposure_segments)
     variants = session.variants(counts)
-    analyzed_units = sum(counts.units.get(v, 0) for v in variants)
+    analyzed = {variant: counts.units.get(variant, 0) for variant in variants}
+    quantiles = {metric.name: aggregation.quantile_summaries(engine, experiment, logs, spine, variants, metric)
+                 for metric in event_level}
+    no_data = evidence.no_data_metrics(experiment, variants, unit_metrics.groups, quantiles)
+    _refuse_missing_events(session, no_data)
+    active = sum(unit_metrics.units_with_events.get(v, 0) for v in variants)
+    low_activity = not active or active < experiment.min_active_share * sum(analyzed.values())
     return _Aggregates(
         variants=variants,
         counts=counts,
         groups=unit_metrics.groups,
-        quantiles={metric.name: aggregation.quantile_summaries(engine, experiment, logs, spine, variants, metric)
-                   for metric in event_level},
+        quantiles=quantiles,
         times=times,
-        duplicates=aggregation.duplicate_events(engine, experiment, logs, spine, variants, analyzed_units),
+        duplicates=aggregation.duplicate_events(engine, experiment, logs, spine, variants, sum(analyzed.values())),
         started=spine.first_exposure,
         data_end=data_end,
+        no_data=no_data,
+        units_with_events=unit_metrics.units_with_events,
+        log_summaries=aggregation.log_summaries(engine, logs) if low_activity else None,
     )
 
 
-def _decide(experiment: Experiment, aggregates: _Aggregates) -> AnalysisResult:
-    """Statistics, checks and decision on the moments: no engine from here on."""
+def _refuse_missing_events(session: Session, no_data: Mapping[str, str]) -> None:
+    """A metric without data whose event never occurs in the events log is a configuration error
+    (a misspelt event), reported for every such metric at once with the nearest names found."""
+    suspects = [metric for metric in session.experiment.metrics if metric.name in no_data]
+    wanted = sorted({side.event for metric in suspects for side in metric.sides})
+    found = aggregation.events_found(session.engine, session.logs, wanted)
+    if set(wanted) <= found:
+        return
+    names = aggregation.event_names(session.engine, session.logs)
+    problems = evidence.missing_event_problems(suspects, found, names)
+    raise ConfigError(f"{len(problems)} metric event(s) never occur in {session.logs.events.label}:", problems)
+
+
+def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: bool) -> AnalysisResult:
+    """Statistics, checks and decision on the moments: no engine from here on. ``anytime_valid``:
+    the experiment is looked at repeatedly, so the sample ratio check is anytime-valid."""
     from iterate import checks
     from iterate.comparisons import overall_rows, segment_rows
     from iterate.decision import decide
@@ -107,18 +144,21 @@ def _decide(experiment: Experiment, aggregates: _Aggregates) -> AnalysisResult:
     variants, counts, groups = aggregates.variants, aggregates.counts, aggregates.groups
     analyzed = {variant: counts.units.get(variant, 0) for variant in variants}
     quality = (
-        checks.srm_check(experiment, analyzed, variants),
+        checks.srm_check(experiment, analyzed, variants, anytime_valid=anytime_valid),
         checks.multiple_exposure_check(experiment, counts),
         checks.pre_exposure_check(experiment, groups, variants),
-        *checks.segment_srm_checks(experiment, counts, variants),
+        evidence.activity_check(experiment, aggregates.units_with_events, analyzed, aggregates.log_summaries),
+        evidence.evidence_check(aggregates.no_data, experiment.window),
+        *checks.segment_srm_checks(experiment, counts, variants, anytime_valid=anytime_valid),
         checks.unknown_variant_check(counts, variants),
         checks.event_time_check(aggregates.times),
         checks.duplicate_check(aggregates.duplicates),
     )
-    rows = overall_rows(experiment, variants, groups, aggregates.quantiles)
+    rows = evidence.with_no_data(overall_rows(experiment, variants, groups, aggregates.quantiles), aggregates.no_data)
     by_segment, heterogeneity = segment_rows(experiment, variants, groups)
     stopped = planned_end(experiment, analyzed, aggregates.started, aggregates.data_end)
-    decision = decide(rows, quality, by_segment, stopped=stopped)
+    decision = decide(rows, quality, by_segment, stopped=stopped,
+                      shortfalls=evidence.sample_shortfalls(experiment, analyzed, variants))
     undeclared = sum(units for variant, units in counts.units.items() if variant not in variants)
     return AnalysisResult(
         experiment=experiment.name,

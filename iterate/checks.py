@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from iterate.aggregation import Duplicates, EventTimes, ExposureCounts, GroupMoments
 from iterate.config import Experiment, Metric
 from iterate.result import Check
-from iterate.stats import Estimate, delta_method_test, sample_ratio_mismatch
+from iterate.stats import Estimate, delta_method_test, sample_ratio_mismatch, sequential_sample_ratio_mismatch
 
 
 def srm_check(
@@ -24,33 +24,49 @@ def srm_check(
     name: str = "srm",
     scope: str = "",
     severity: str = "error",
+    anytime_valid: bool = False,
 ) -> Check:
-    """Sample ratio mismatch: Pearson chi-square of units per variant against the planned split
-    (Fabijan et al. 2019, "Diagnosing Sample Ratio Mismatch in Online Controlled Experiments")."""
+    """Sample ratio mismatch of units per variant against the planned split (Fabijan et al. 2019,
+    "Diagnosing Sample Ratio Mismatch in Online Controlled Experiments"): Pearson's chi-square for
+    one look, the anytime-valid Dirichlet-multinomial test (Lindon & Malek 2022) when the
+    experiment is looked at again and again (``anytime_valid``), so that daily looks do not raise
+    false alarms. With ``srm_min_deviation`` a mismatch also needs a share that far from its plan."""
     shares = experiment.expected_split or {variant: 1.0 for variant in variants}
     counts = {variant: int(observed.get(variant, 0)) for variant in variants}
     if sum(counts.values()) == 0 or sum(1 for c in counts.values() if c) < 1:
         return Check(name, True, f"{scope}no units to check", {}, severity)
-    srm = sample_ratio_mismatch(counts, {v: shares[v] for v in variants}, threshold=experiment.srm_threshold)
+    test = sequential_sample_ratio_mismatch if anytime_valid else sample_ratio_mismatch
+    srm = test(counts, {v: shares[v] for v in variants}, threshold=experiment.srm_threshold)
+    floor = experiment.srm_min_deviation
+    practical = floor is None or srm.largest_deviation >= floor
+    mismatch = srm.mismatch and practical
     observed_text = ", ".join(f"{v} {counts[v]:,}" for v in variants)
     expected_text = ", ".join(f"{v} {srm.expected_counts[v]:,.0f}" for v in variants)
-    verdict = "sample ratio mismatch" if srm.mismatch else "sample ratio as planned"
+    verdict = "sample ratio mismatch" if mismatch else "sample ratio as planned"
+    statistic = (f"chi2 = {srm.statistic:.3f}" if not anytime_valid
+                 else f"anytime-valid test, log Bayes factor = {srm.statistic:.3f}")
+    floor_text = ""
+    if floor is not None:
+        floor_text = (f"; largest deviation from the plan {srm.largest_deviation:.2%}, "
+                      f"{'at or above' if practical else 'below'} srm_min_deviation = {floor:.2%}")
     return Check(
         name=name,
-        passed=not srm.mismatch,
+        passed=not mismatch,
         message=(
-            f"{scope}{verdict}: units {observed_text}; expected {expected_text}; chi2 = {srm.statistic:.3f}, "
-            f"p = {srm.p_value:.3g} (flagged below {srm.threshold})"
+            f"{scope}{verdict}: units {observed_text}; expected {expected_text}; {statistic}, "
+            f"p = {srm.p_value:.3g} (flagged below {srm.threshold}){floor_text}"
         ),
         details={
             "statistic": srm.statistic, "df": srm.df, "p_value": srm.p_value, "threshold": srm.threshold,
-            "observed": dict(srm.observed), "expected": dict(srm.expected_counts),
+            "observed": dict(srm.observed), "expected": dict(srm.expected_counts), "method": srm.method,
+            "largest_deviation": srm.largest_deviation, "min_deviation": floor,
         },
         severity=severity,
     )
 
 
-def segment_srm_checks(experiment: Experiment, counts: ExposureCounts, variants: Sequence[str]) -> list[Check]:
+def segment_srm_checks(experiment: Experiment, counts: ExposureCounts, variants: Sequence[str], *,
+                       anytime_valid: bool = False) -> list[Check]:
     """SRM within each value of each exposure segment (warnings: a segment can reveal a broken
     assignment on one platform that the overall check dilutes)."""
     checks = []
@@ -58,7 +74,7 @@ def segment_srm_checks(experiment: Experiment, counts: ExposureCounts, variants:
         failing, tested = [], 0
         for value, observed in sorted(by_value.items(), key=lambda item: (item[0] is None, item[0] or "")):
             check = srm_check(experiment, observed, variants, name=f"srm:{segment}={value}",
-                              scope=f"{segment} = {value}: ", severity="warning")
+                              scope=f"{segment} = {value}: ", severity="warning", anytime_valid=anytime_valid)
             tested += 1
             if not check.passed:
                 failing.append(check)

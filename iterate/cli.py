@@ -91,11 +91,8 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     if output is not None:  # checked before the analysis, so a bad path costs no analysis
         configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
         destination = plan_output(output, inputs=[config, events, exposures, *configured], label="--output")
-    result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None)
-    if timeline:
-        from iterate.timeline import timeline as run_timeline
-
-        result = result.with_timeline(run_timeline(experiment, events=events, exposures=exposures))
+    result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None,
+                          timeline=timeline)
     color = output is None and report_format == "text" and sys.stdout.isatty()
     report = render(result, report_format, color=color)
     if destination is None:

@@ -8,7 +8,9 @@ A/B tests with multiple metrics":
   direction;
 - ``ship`` when nothing shows harm, every guardrail with a margin is shown non-inferior, and at
   least one success metric is shown better (alpha corrected over the success metrics only); a
-  release without success metrics ships on its guardrails alone;
+  release without success metrics ships on its guardrails alone; never on no evidence
+  (:mod:`iterate.evidence`): not with a guardrail or deterioration metric without data, nor
+  with fewer than ``min_units_per_arm`` units in an arm;
 - ``inconclusive`` when the planned sample or duration is reached without a ship decision;
 - ``continue`` otherwise, with how many more units would change that.
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from iterate.result import Check, MetricResult, Outcome, Reason, Verdict
 from iterate.stats.distributions import ndtri
@@ -87,13 +89,17 @@ def decide(
     segment_results: Sequence[MetricResult] = (),
     *,
     stopped: str | None = None,
+    shortfalls: Mapping[str, str] | None = None,
 ) -> Decision:
     """Verdict and reasons from the metric rows, the quality checks and the per-segment rows.
 
     Outcomes are judged on the multiplicity-corrected p-values. A segment value whose metric is
     significantly worse (corrected over all segment tests) is harm shown, like an overall one.
     ``stopped`` says why the experiment has reached its planned end (sample or duration), if it
-    has: a variant that is not shipped or rolled back is then ``inconclusive``.
+    has: a variant that is not shipped or rolled back is then ``inconclusive``. The evidence
+    rules (:mod:`iterate.evidence`) keep a variant from shipping on no evidence: a guardrail or
+    deterioration metric with status ``no_data`` blocks it, a success metric without data does
+    not count, and ``shortfalls`` names the variants with too few units to ship.
 
     Example:
         >>> decide([], [Check("srm", False, "sample ratio mismatch")]).verdict
@@ -110,7 +116,8 @@ def decide(
     for variant in variants:
         rows = [row for row in metric_results if row.variant == variant]
         harmed_segments = [row for row in segment_results if row.variant == variant and row.outcome == "worse"]
-        verdict, variant_reasons = _decide_variant(variant, rows, harmed_segments, stopped)
+        verdict, variant_reasons = _decide_variant(variant, rows, harmed_segments, stopped,
+                                                   (shortfalls or {}).get(variant))
         variant_verdicts[variant] = verdict
         reasons += variant_reasons
     verdict = max(variant_verdicts.values(), key=_CAUTION.__getitem__, default="continue")
@@ -125,7 +132,8 @@ _RULE_VERDICT: dict[str, Verdict] = {
 
 
 def _decide_variant(
-    variant: str, rows: list[MetricResult], harmed_segments: list[MetricResult], stopped: str | None
+    variant: str, rows: list[MetricResult], harmed_segments: list[MetricResult], stopped: str | None,
+    shortfall: str | None,
 ) -> tuple[Verdict, list[Reason]]:
     worse = [row for row in rows if row.outcome == "worse"]
     if worse or harmed_segments:
@@ -141,8 +149,9 @@ def _decide_variant(
     successes = [row for row in rows if row.role == "success"]
     better = [row for row in successes if row.outcome == "better"]
     guarded = [row for row in rows if row.role == "guardrail" and row.noninferior is not None]
-    unproven = [row for row in guarded if not row.noninferior]
-    if (better or (not successes and guarded)) and not unproven:
+    blind = [row for row in rows if row.status == "no_data" and row.role != "success"]
+    unproven = [row for row in guarded if not row.noninferior and row.status != "no_data"]
+    if (better or (not successes and guarded)) and not unproven and not blind and not shortfall:
         reasons = [Reason("success", f"{row.name} is better ({_describe(row)}) and no metric is worse", variant, row.name)
                    for row in better]
         reasons += [Reason("noninferior", f"guardrail {row.name} is shown non-inferior ({_margin(row)})", variant, row.name)
@@ -157,8 +166,16 @@ def _decide_variant(
             "that the release is good; add a success metric or guardrail margins",
             variant,
         ))
+    if shortfall:
+        reasons.append(Reason("too_few_units", shortfall, variant))
+    for row in blind:
+        reasons.append(Reason("no_data", f"{row.role} {row.name} has no data in its windows, so it cannot show that "
+                              "the release is safe; iterate does not ship what it could not measure", variant, row.name))
     for row in successes:
-        if row.outcome == "not_tested":
+        if row.status == "no_data":
+            reasons.append(Reason("no_data", f"{row.name} has no data in its windows and cannot count toward ship",
+                                  variant, row.name))
+        elif row.outcome == "not_tested":
             reasons.append(Reason("not_tested", f"{row.name} could not be tested (status {row.status})", variant, row.name))
         elif row.outcome != "better":
             more = units_to_significance(row)

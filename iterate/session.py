@@ -96,6 +96,11 @@ class Session:
 
     def _no_exposures_message(self) -> str:
         experiment, logs = self.experiment, self.logs
+        event = experiment.exposure_event
+        if event is not None and not aggregation.events_found(self.engine, logs, [event]):
+            from iterate.evidence import missing_exposure_event_problem
+
+            return missing_exposure_event_problem(event, aggregation.event_names(self.engine, logs))
         if logs.has_experiment_column:
             found = aggregation.experiments_in_exposures(self.engine, logs)
             return (

@@ -1,7 +1,9 @@
-"""Data-quality queries on the event times. Counts only (duplicates come with the metrics scan)."""
+"""Data-quality queries: the event times, and the facts the evidence rules need (which event
+names occur, what each log's ids and time range look like). Counts and examples only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from iterate.engines import Engine
@@ -51,3 +53,38 @@ def event_times(engine: Engine, logs: PreparedLogs, now: datetime, first_exposur
                           now=now_value, early=early_value)
         future_count, early_count, last_plausible = engine.execute(outliers).first()
     return EventTimes(first, last, int(future_count), int(early_count), early, last_plausible)
+
+
+def events_found(engine: Engine, logs: PreparedLogs, names: Sequence[str]) -> set[str]:
+    """Which of ``names`` occur in the events log."""
+    if not names:
+        return set()
+    parameters = Parameters(engine.dialect)
+    placeholders = ", ".join(parameters.bind(name) for name in names)
+    query = render("events_found", engine.dialect, parameters.values, events=logs.events.view, names=placeholders)
+    return {row[0] for row in engine.execute(query).values}
+
+
+def event_names(engine: Engine, logs: PreparedLogs) -> list[str]:
+    """The event names of the events log (the first 1000)."""
+    return [row[0] for row in engine.execute(render("event_names", engine.dialect, events=logs.events.view)).values]
+
+
+@dataclass(frozen=True, slots=True)
+class LogSummary:
+    """What a log looks like, to explain a failed join: its time range, its id type and an id."""
+
+    label: str
+    first: datetime | None
+    last: datetime | None
+    id_type: str
+    example_id: str | None
+
+
+def log_summaries(engine: Engine, logs: PreparedLogs) -> tuple[LogSummary, LogSummary]:
+    """The events log's and the exposures log's summaries."""
+    summaries = []
+    for log in (logs.events, logs.exposures):
+        first, last, example = engine.execute(render("log_summary", engine.dialect, relation=log.view)).first()
+        summaries.append(LogSummary(log.label, first, last, log.columns.types.get("user_id", "?"), example))
+    return summaries[0], summaries[1]

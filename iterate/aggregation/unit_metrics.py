@@ -10,7 +10,7 @@ CUPED) come from the same scan, and so do the exposure counts of the unit spine.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -76,11 +76,13 @@ class GroupMoments:
 
 @dataclass(frozen=True, slots=True)
 class UnitMetrics:
-    """What the unit-metrics scan returns: moments per variant (and segment, or replicate), and the
-    exposure counts of the spine (``None`` when there was no per-unit metric to scan for)."""
+    """What the unit-metrics scan returns: moments per variant (and segment, or replicate), the
+    exposure counts of the spine (``None`` when there was no per-unit metric to scan for), and the
+    analyzed units per variant with at least one event the metrics read in their window."""
 
     groups: list[GroupMoments]
     exposures: ExposureCounts | None = None
+    units_with_events: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,20 @@ class _MetricsQuery:
         """The metric's per-unit value over ``time``, from its kind's aggregates."""
         aggregates = [self.aggregate(metric, side, time, upper_of_scan) for side in metric.sides]
         return metric.kind.unit_value(metric, aggregates, self.sql)
+
+    def add_activity(self) -> None:
+        """Whether each unit has any event the metrics read in its window (from its window start
+        to the end of the scan): the share of such units tells whether the logs join."""
+        in_window = ""
+        if (self.scan.anchor, self.scan.start) != ("window_start", 0.0):
+            in_window = f' FILTER (WHERE {TimeRange("window_start", 0.0, None).lower(self.parameters)})'
+        expression = f"count(*){in_window}"
+        if expression not in self.by_expression:
+            self.by_expression[expression] = alias = f"a{len(self.by_expression)}"
+            self.aggregates.append(f"{expression} AS {quote_identifier(alias)}")
+        self.values.append(f'CAST(coalesce(u."{self.by_expression[expression]}", 0) > 0 AS INTEGER) AS "with_events"')
+        self.capped.append(('"with_events"', "with_events"))
+        self.moments.append(('sum("with_events")', "units_with_events"))
 
     def add_metric(self, index: int, metric: Metric, upper_of_scan: str | None) -> None:
         """Add one metric's values (metric, pre-exposure), caps and moments, named ``m<index>_*``."""
@@ -292,11 +308,15 @@ def unit_metric_moments(
     scan_lower, upper_of_scan = query.bind_scan()
     for index, metric in enumerate(query.metrics):
         query.add_metric(index, metric, upper_of_scan)
+    query.add_activity()
     conditions = scan_conditions(query.events, scan_lower, upper_of_scan, experiment, logs, query.parameters)
     rows = engine.execute(_render(query, spine, variants, replicates, exposure_segments, conditions)).dicts()
     moments = [row for row in rows if row["row_kind"] == "moments"]
     exposures = exposure_counts([row for row in rows if row["row_kind"] == "exposures"], exposure_segments)
-    return UnitMetrics([group for row in moments for group in _groups(row, query.metrics, experiment)], exposures)
+    groups = [group for row in moments for group in _groups(row, query.metrics, experiment)]
+    overall = [row for row in moments if row.get("replicate") is None
+               and all(row.get(f"grouping:{s}".lower(), 1) == 1 for s in experiment.segments)]
+    return UnitMetrics(groups, exposures, {row["variant"]: int(row["units_with_events"] or 0) for row in overall})
 
 
 def _render(query: _MetricsQuery, spine: Spine, variants: Sequence[str] | None, replicates: Replicates | None,

@@ -203,6 +203,14 @@ class Experiment:
         prior_std: Standard deviation of a normal prior on the relative effect (None: flat prior).
         check_duplicates: Count duplicate events (an extra scan of the events): ``None`` does it up to
             200,000 analyzed units and skips it beyond, ``True`` / ``False`` force it.
+        min_units_per_arm: Below this many analyzed units in the control or a treatment, that
+            treatment is not shipped (harm shown still rolls it back).
+        min_active_share: Below this share of exposed units with any event the metrics read in
+            their window, a warning says the logs may not join (none at all makes the analysis
+            ``invalid``).
+        srm_min_deviation: A sample ratio mismatch is declared only when some variant's share also
+            deviates from its planned share by at least this much, relative (e.g. 0.01 for 1%):
+            a practical floor against alarms on tiny imbalances at large N.
     """
 
     name: str
@@ -237,6 +245,9 @@ class Experiment:
     inference: Inference = "frequentist"
     prior_std: float | None = None
     check_duplicates: bool | None = None
+    min_units_per_arm: int = 100
+    min_active_share: float = 0.01
+    srm_min_deviation: float | None = None
 
     def __post_init__(self) -> None:
         problems = experiment_problems(self)
@@ -320,6 +331,7 @@ def experiment_problems(experiment: Experiment) -> list[str]:
     problems += _duration("[experiment] max_duration", experiment.max_duration)
     if experiment.check_duplicates is not None and not isinstance(experiment.check_duplicates, bool):
         problems.append(f"[experiment] check_duplicates == {experiment.check_duplicates!r}, must be true or false")
+    problems += _evidence_problems(experiment)
     problems += _design_problems(experiment)
     if experiment.as_of is not None and not isinstance(experiment.as_of, datetime):
         problems.append(f"[experiment] as_of == {experiment.as_of!r}, must be a date-time like 2026-01-20T00:00:00Z")
@@ -333,6 +345,21 @@ def experiment_problems(experiment: Experiment) -> list[str]:
         ("exposures", experiment.exposure_columns, EXPOSURE_COLUMNS),
     ):
         problems += [unknown_key(f"[columns.{label}]", key, defaults) for key in mapping if key not in defaults]
+    return problems
+
+
+def _evidence_problems(experiment: Experiment) -> list[str]:
+    """Problems of the evidence rules' settings."""
+    problems = []
+    minimum = experiment.min_units_per_arm
+    if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 2:
+        problems.append(f"[experiment] min_units_per_arm == {minimum!r}, must be a whole number >= 2")
+    share = experiment.min_active_share
+    if not _is_number(share) or not 0 <= share < 1:
+        problems.append(f"[experiment] min_active_share == {share!r}, must be a number in [0, 1), such as 0.01")
+    floor = experiment.srm_min_deviation
+    if floor is not None and (not _is_number(floor) or not 0 < floor < 1):
+        problems.append(f"[experiment] srm_min_deviation == {floor!r}, must be a number in (0, 1), such as 0.01")
     return problems
 
 

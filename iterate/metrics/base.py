@@ -132,6 +132,20 @@ class MetricKind:
         """A unit's value from its aggregates (one per side): the total, 0 without events."""
         return UnitValue(sql.zero_if_null(aggregates[0]))
 
+    def no_evidence(self, arms: Sequence[Any]) -> str | None:
+        """Why the arms' moments (``RatioMoments``) can show nothing, or ``None`` when they can:
+        no unit has a value, no unit has a non-zero value (of the numerator or the denominator),
+        or every unit has the same value in every arm."""
+        if all(arm.n == 0 for arm in arms):
+            return "no unit has a value in any arm"
+        if all(arm.numerator_mean == 0 and arm.numerator_variance == 0 for arm in arms):
+            return "no unit has a non-zero value in any arm"
+        if all(arm.denominator_mean == 0 and arm.denominator_variance == 0 for arm in arms):
+            return "the denominator is 0 for every unit of every arm"
+        if all(arm.numerator_variance == 0 and arm.denominator_variance == 0 for arm in arms):
+            return "every unit has the same value in each arm (no variance)"
+        return None
+
     def test(self, control: Any, treatment: Any, *, alternative: str, alpha: float) -> Estimate:
         """The two-arm test of the kind, on per-unit moments (``RatioMoments`` with denominator 1):
         the two-proportion z-test for binary kinds, else Welch's t-test (Welch 1947)."""

@@ -7,6 +7,7 @@ Quantile Metrics"), computed in three passes over the metric's events
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from iterate.metrics.base import MetricKind
@@ -31,6 +32,15 @@ class Quantile(MetricKind):
         if not isinstance(quantile, (int, float)) or isinstance(quantile, bool) or not 0 < quantile < 1:
             problems.append(f"{where}: quantile == {quantile!r}, must be in (0, 1), such as 0.95")
         return problems
+
+    def no_evidence(self, arms: Sequence[Any]) -> str | None:
+        """No event value in any arm (``QuantileSummary`` of each arm), or a single value everywhere."""
+        if all(arm.n_events == 0 for arm in arms):
+            return "no event has a value in any arm"
+        if all(arm.lower is not None and arm.lower == arm.upper == arm.estimate for arm in arms) \
+                and len({arm.estimate for arm in arms}) == 1:
+            return "every event has the same value in every arm (no variance)"
+        return None
 
     def test(self, control: Any, treatment: Any, *, alternative: str, alpha: float) -> Estimate:
         """The difference of two clustered quantiles (``QuantileSummary`` of each arm)."""

@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         msprt,
         msprt_path,
     )
-    from iterate.stats.srm import SrmResult, sample_ratio_mismatch
+    from iterate.stats.srm import SrmResult, sample_ratio_mismatch, sequential_sample_ratio_mismatch
 
 _PUBLIC = {
     "bayes": ("BayesianResult", "bayesian_comparison", "bayesian_summary", "expected_positive_part"),
@@ -101,7 +101,7 @@ _PUBLIC = {
         "SequentialResult", "confidence_sequence", "confidence_sequence_path", "default_mixing_variance",
         "msprt", "msprt_path",
     ),
-    "srm": ("SrmResult", "sample_ratio_mismatch"),
+    "srm": ("SrmResult", "sample_ratio_mismatch", "sequential_sample_ratio_mismatch"),
 }
 """Public names by the submodule defining them. ``from iterate.stats import X`` imports X's module
 only (PEP 562), so an analysis that needs no NumPy does not pay for importing it."""

@@ -32,6 +32,7 @@ class SrmResult:
         mismatch: ``p_value < threshold``.
         observed: Units per variant, as given.
         expected_counts: Units per variant expected from the planned shares.
+        method: ``chi_square`` (fixed horizon) or ``dirichlet_multinomial`` (anytime-valid).
     """
 
     statistic: float
@@ -41,6 +42,13 @@ class SrmResult:
     mismatch: bool
     observed: dict[str, int]
     expected_counts: dict[str, float]
+    method: str = "chi_square"
+
+    @property
+    def largest_deviation(self) -> float:
+        """The largest relative deviation of a variant's share from its planned share,
+        ``max |O_i / E_i - 1|``: the practical size of a mismatch."""
+        return max(abs(self.observed[name] / expected - 1) for name, expected in self.expected_counts.items())
 
 
 def sample_ratio_mismatch(
@@ -77,6 +85,87 @@ def sample_ratio_mismatch(
         >>> round(r.statistic, 3), round(r.p_value, 3), r.df
         (0.203, 0.904, 2)
     """
+    names, expected = _checked(observed, expected_shares, threshold)
+    statistic = math.fsum((observed[name] - expected[name]) ** 2 / expected[name] for name in names)
+    df = len(names) - 1
+    p_value = float(chdtrc(df, statistic))
+    return SrmResult(
+        statistic=statistic,
+        df=df,
+        p_value=p_value,
+        threshold=threshold,
+        mismatch=p_value < threshold,
+        observed={name: int(observed[name]) for name in names},
+        expected_counts=expected,
+    )
+
+
+def sequential_sample_ratio_mismatch(
+    observed: Mapping[str, int],
+    expected_shares: Mapping[str, float],
+    *,
+    threshold: float = 0.001,
+    concentration: float = 100.0,
+) -> SrmResult:
+    """Anytime-valid test of the observed split: valid however often the experiment is checked.
+
+    Lindon & Malek (2022), "Anytime-Valid Inference for Multinomial Count Data" (NeurIPS), the
+    Dirichlet-multinomial test: under H0 the units fall into the variants with the planned
+    shares ``theta_0``; the alternative mixes over ``Dirichlet(a)`` with ``a = concentration *
+    theta_0``. The Bayes factor of counts ``x`` (total ``n``), their eq. (4),
+
+        BF = [Gamma(sum a) / Gamma(sum a + n)] * prod_i [Gamma(a_i + x_i) / Gamma(a_i)]
+             / prod_i theta_0i ** x_i,
+
+    is a nonnegative martingale under H0, so ``p = min(1, 1 / BF)`` is a valid p-value at any
+    stopping time (Ville's inequality): checking every day does not inflate false alarms, as
+    the chi-square test's p-value at large N does. ``statistic`` is ``log BF``; ``df`` the number
+    of variants - 1.
+
+    Args:
+        observed: Units per variant.
+        expected_shares: Planned share per variant, > 0; normalized to sum 1.
+        threshold: Mismatch when the p-value is below it, in (0, 1).
+        concentration: Prior concentration ``k`` of the alternative (``a = k * theta_0``), > 0;
+            100, as in Lindon & Malek's examples: deviations of a few percent are found fast.
+
+    Raises:
+        StatsError: As :func:`sample_ratio_mismatch`, or a concentration <= 0.
+
+    Example:
+        >>> r = sequential_sample_ratio_mismatch({"control": 10000, "treatment": 10150}, {"control": 1, "treatment": 1})
+        >>> round(r.p_value, 3), r.mismatch
+        (1.0, False)
+        >>> sequential_sample_ratio_mismatch({"control": 10000, "treatment": 11000}, {"control": 1, "treatment": 1}).mismatch
+        True
+    """
+    if isinstance(concentration, bool) or not (isinstance(concentration, (int, float)) and concentration > 0):
+        raise StatsError(f"concentration == {concentration!r}, must be a number > 0")
+    names, expected = _checked(observed, expected_shares, threshold)
+    total = sum(int(observed[name]) for name in names)
+    shares = {name: expected[name] / total for name in names}
+    prior = {name: concentration * shares[name] for name in names}
+    log_bayes_factor = (
+        math.lgamma(concentration) - math.lgamma(concentration + total)
+        + math.fsum(math.lgamma(prior[name] + observed[name]) - math.lgamma(prior[name]) for name in names)
+        - math.fsum(observed[name] * math.log(shares[name]) for name in names)
+    )
+    p_value = min(1.0, math.exp(-log_bayes_factor)) if log_bayes_factor > -700 else 1.0
+    return SrmResult(
+        statistic=log_bayes_factor,
+        df=len(names) - 1,
+        p_value=p_value,
+        threshold=threshold,
+        mismatch=p_value < threshold,
+        observed={name: int(observed[name]) for name in names},
+        expected_counts=expected,
+        method="dirichlet_multinomial",
+    )
+
+
+def _checked(observed: Mapping[str, int], expected_shares: Mapping[str, float],
+             threshold: float) -> tuple[list[str], dict[str, float]]:
+    """The variant names and their expected counts, after checking every argument."""
     if isinstance(threshold, bool) or not 0 < threshold < 1:
         raise StatsError(f"threshold == {threshold!r}, must be in (0, 1)")
     missing = sorted(set(observed) - set(expected_shares))
@@ -101,15 +190,4 @@ def sample_ratio_mismatch(
         raise StatsError("observed counts sum to 0, the check needs at least one unit")
     share_sum = math.fsum(float(expected_shares[name]) for name in names)
     expected = {name: total * float(expected_shares[name]) / share_sum for name in names}
-    statistic = math.fsum((observed[name] - expected[name]) ** 2 / expected[name] for name in names)
-    df = len(names) - 1
-    p_value = float(chdtrc(df, statistic))
-    return SrmResult(
-        statistic=statistic,
-        df=df,
-        p_value=p_value,
-        threshold=threshold,
-        mismatch=p_value < threshold,
-        observed={name: int(observed[name]) for name in names},
-        expected_counts=expected,
-    )
+    return names, expected

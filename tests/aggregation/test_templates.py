@@ -18,7 +18,7 @@ import iterate
 from helpers import at, write_config, write_logs
 from helpers import RecordingEngine
 from iterate import templates
-from iterate.errors import DataError
+from iterate.errors import ConfigError, DataError
 
 METRICS = (
     {"name": "conversion", "type": "proportion", "event": "purchase"},
@@ -68,6 +68,11 @@ def test_every_template_renders_and_runs(tmp_path):
         iterate.analyze(iterate.load_config(config).replace(name="other"), engine=engine)
     with pytest.raises(DataError, match="cannot be parsed"):
         iterate.analyze(config, events=events.with_columns(pl.lit("not a time").alias("timestamp")), engine=engine)
+    misspelt = iterate.load_config(config).replace(metrics=(iterate.Metric(name="c", type="count", event="viw"),))
+    with pytest.raises(ConfigError, match="nearest event names: `view`"):
+        iterate.analyze(misspelt, engine=engine)
+    not_joining = iterate.analyze(config, exposures=exposures.with_columns(pl.col("user_id") + "x"), engine=engine)
+    assert not_joining.verdict == "invalid"
     result = iterate.analyze(config, engine=engine)
     assert {row.name for row in result.metric_results} == {m["name"] for m in METRICS}
     times = next(check for check in result.checks if check.name == "event_times")

@@ -63,7 +63,8 @@ def _moment_rows() -> Rows:
             "m0_n": N, "m0_missing": 0, **_sums("m0_y", p, p * (1 - p) * N / (N - 1)),
             "m1_n": N, "m1_missing": 0, **_sums("m1_y", s_mean, s_var),
             "m2_n": N, "m2_missing": 0, **_sums("m2_y", y_mean, y_var), **_sums("m2_x", x_mean, x_var),
-            "m2_y_x_dprod": (N - 1) * cov + y_mean * x_mean * N, "units": None, "multiple_variant_units": None,
+            "m2_y_x_dprod": (N - 1) * cov + y_mean * x_mean * N, "units_with_events": N, "units": None,
+            "multiple_variant_units": None,
         })
     for variant in ARMS:
         records.append({"row_kind": "exposures", "variant": variant, "units": N, "multiple_variant_units": 0})
