@@ -257,3 +257,53 @@ def test_zero_window_is_refused(experiment):
     """A window of length 0 is a typo; it must not silently become an open-ended window."""
     config = write_config(experiment, metrics=METRICS, window="0d")
     assert_bad_input(invoke(config), "window", "0d")
+
+
+# --------------------------------------------------------------------------------------------
+# `where` values that the column's type cannot be compared with (issue 9, defect 1)
+
+
+@pytest.fixture
+def with_country(experiment):
+    """The experiment with a text column `country` in both logs."""
+    write_frame(good_events().with_columns(pl.lit("US").alias("country")), experiment / "events.parquet")
+    write_frame(good_exposures().with_columns(pl.lit("US").alias("country")), experiment / "exposures.parquet")
+    return experiment
+
+
+def test_unit_filter_comparing_a_text_column_with_a_number(with_country):
+    config = write_config(with_country, metrics=METRICS, experiment_extra={"where": {"country": 5}})
+    output = assert_bad_input(invoke(config), "[experiment] where", "`country`", "the number 5", "VARCHAR",
+                              "exposures.parquet", '{ country = "5" }')
+    assert "Conversion Error" not in output and "offending file" not in output
+
+
+def test_metric_filter_comparing_a_text_column_with_a_number(with_country):
+    """Was exit 1: a raw BinderException from the engine."""
+    metrics = [METRICS[0], {**METRICS[1], "where": {"country": {"gt": 5}}}]
+    output = assert_bad_input(invoke(write_config(with_country, metrics=metrics)),
+                              "[[metrics]] #2 (revenue) where", "`country`", "VARCHAR", "events.parquet",
+                              '{ country = { gt = "5" } }')
+    assert "Binder" not in output
+
+
+def test_metric_filter_comparing_a_numeric_column_with_a_word(experiment):
+    metrics = [METRICS[0], {**METRICS[1], "where": {"value": {"gt": "abc"}}}]
+    output = assert_bad_input(invoke(write_config(experiment, metrics=metrics)),
+                              "[[metrics]] #2 (revenue) where", '"abc"', "DOUBLE", "a number")
+    assert "Conversion Error" not in output
+
+
+def test_ratio_side_filter_names_the_side(with_country):
+    metrics = [METRICS[0], {"name": "per_view", "type": "ratio", "numerator": {"event": "purchase", "where": {"country": ["US", 1]}},
+                            "denominator": {"event": "view"}}]
+    assert_bad_input(invoke(write_config(with_country, metrics=metrics)),
+                     "[[metrics]] #2 (per_view) numerator where", "the number 1")
+
+
+def test_filter_values_the_engine_converts_are_accepted(with_country):
+    """A number written as a string on a numeric column is still a valid filter, and a text column
+    compared with strings is untouched."""
+    metrics = [METRICS[0], {**METRICS[1], "where": {"value": {"ge": "0"}, "country": ["US", "CA"]}}]
+    result = invoke(write_config(with_country, metrics=metrics, experiment_extra={"where": {"country": "US"}}))
+    assert result.exit_code in (0, 10, 11, 12, 13), result.output

@@ -16,6 +16,7 @@ from iterate.engines import Engine
 from iterate.errors import DataError
 from iterate.ingest.schema import (
     LogColumns,
+    condition_problems,
     PreparedLog,
     find_columns,
     normalized_view_query,
@@ -85,7 +86,10 @@ def prepare_logs(
         "events": _events_contract(experiment, event_dimensions),
         "exposures": _exposures_contract(experiment, exposure_dimensions, events_only, from_events),
     }
-    found = _columns(engine, opened, available, contracts)
+    found, problems = _columns(engine, opened, available, contracts)
+    problems += _condition_problems(experiment, found, opened, exposure_dimensions, from_events)
+    if problems:
+        raise DataError("the input logs do not match the data contract:", problems)
     rows = _rows(engine, opened, found, from_events)
     views = _normalized_views(engine, opened, found, events_only, from_events)
     exposures_label = f"{opened['events'].label} (event {experiment.exposure_event})" if from_events else opened["exposures"].label
@@ -169,8 +173,8 @@ def _exposures_contract(experiment: Experiment, dimensions: set[str], events_onl
 
 
 def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapping[str, Mapping[str, str]],
-             contracts: Mapping[str, _Contract]) -> dict[str, LogColumns]:
-    """Each log's columns for its contract; every missing column and unusable type is reported."""
+             contracts: Mapping[str, _Contract]) -> tuple[dict[str, LogColumns], list[str]]:
+    """Each log's columns for its contract, and every missing column and unusable type."""
     problems: list[str] = []
     found: dict[str, LogColumns] = {}
     for role, contract in contracts.items():
@@ -180,9 +184,26 @@ def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapp
         numeric = tuple(name for name in columns.names if name.startswith("value:"))
         problems += missing + type_problems(columns, source.label, numeric)
         found[role] = columns
-    if problems:
-        raise DataError("the input logs do not match the data contract:", problems)
-    return found
+    return found, problems
+
+
+def _condition_problems(experiment: Experiment, found: Mapping[str, LogColumns], opened: Mapping[str, OpenedSource],
+                        exposure_dimensions: set[str], from_events: bool) -> list[str]:
+    """Every ``where`` value that its column's type cannot be compared with, naming the config key."""
+    sites = [("[experiment] where", condition,
+              "exposures" if condition.column in exposure_dimensions and not from_events else "events")
+             for condition in experiment.where]
+    for position, metric in enumerate(experiment.metrics, start=1):
+        for side in metric.sides:
+            part = ("numerator " if side is metric.numerator else "denominator " if side is metric.denominator else "")
+            key = f"[[metrics]] #{position} ({metric.name}) {part}where"
+            sites += [(key, condition, "events") for condition in side.where]
+    problems: list[str] = []
+    for key, condition, role in sites:
+        for problem in condition_problems(key, condition, dimension(condition.column), found[role], opened[role].label):
+            if problem not in problems:
+                problems.append(problem)
+    return problems
 
 
 def _rows(engine: Engine, opened: Mapping[str, OpenedSource], found: Mapping[str, LogColumns],

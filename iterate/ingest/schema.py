@@ -10,9 +10,12 @@ nothing is materialized. Column types are judged by the class the engine's diale
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Mapping
+from datetime import date, datetime
+from typing import Any, Mapping
 
+from iterate.config import Condition, parse_timestamp
 from iterate.engines import Engine, TypeClass
 from iterate.ingest.sources import OpenedSource
 from iterate.templates import Query, quote_identifier, render
@@ -92,6 +95,82 @@ def type_problems(columns: LogColumns, label: str, numeric: tuple[str, ...] = ()
             problems.append(f"{label}: value column `{columns.names[name]}` has type {columns.types[name]}; "
                             "it must be numeric")
     return problems
+
+
+def condition_problems(key: str, condition: Condition, column: str, columns: LogColumns, label: str) -> list[str]:
+    """A ``where`` condition whose values cannot be compared with its column's type (a text column
+    with a number, a numeric column with a word...), which the engine would refuse mid-query.
+
+    Args:
+        key: The config key holding the condition (``[experiment] where``, ``[[metrics]] #1 (x) where``).
+        condition: The condition.
+        column: The condition column's name in ``columns`` (its normalized name).
+        columns: The columns found in the log the condition reads.
+        label: The log, for the message.
+    """
+    type_class = columns.classes.get(column)
+    if type_class is None or type_class not in _COMPARABLE:
+        return []  # a missing column is reported by find_columns; other types are left to the engine
+    accepts, expected, example = _COMPARABLE[type_class]
+    values = condition.value if condition.operator in ("in", "not_in") else (condition.value,)
+    wrong = [value for value in values if not accepts(value)]
+    if not wrong:
+        return []
+    shown = ", ".join(_describe_value(value) for value in wrong)
+    if type_class == "text" and isinstance(wrong[0], (int, float)):  # the same value, quoted
+        example = json.dumps(str(wrong[0]).lower() if isinstance(wrong[0], bool) else str(wrong[0]))
+    return [f"{key}: `{condition.column}` is compared with {shown}, but column `{columns.names[column]}` of {label} "
+            f"has type {columns.types[column]}; write {expected}: {_toml_condition(condition, example)}"]
+
+
+def _toml_condition(condition: Condition, value: str) -> str:
+    """The condition as written in TOML, with ``value`` (a TOML literal) as its value."""
+    if condition.operator == "eq":
+        return f"{{ {condition.column} = {value} }}"
+    if condition.operator == "in":
+        return f"{{ {condition.column} = [{value}] }}"
+    if condition.operator == "not_in":
+        return f"{{ {condition.column} = {{ not_in = [{value}] }} }}"
+    return f"{{ {condition.column} = {{ {condition.operator} = {value} }} }}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _parses(convert, value: Any) -> bool:
+    try:
+        convert(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, (datetime, date)) or (isinstance(value, str) and _parses(parse_timestamp, value))
+
+
+_COMPARABLE = {
+    # type class: (accepts a value, what to write, an example); strings the engine converts exactly are accepted
+    "text": (lambda v: isinstance(v, str), "a string (in quotes)", '"ios"'),
+    "integer": (lambda v: _is_number(v) or (isinstance(v, str) and _parses(int, v)), "a number (no quotes)", "10"),
+    "number": (lambda v: _is_number(v) or (isinstance(v, str) and _parses(float, v)), "a number (no quotes)", "10"),
+    "decimal": (lambda v: _is_number(v) or (isinstance(v, str) and _parses(float, v)), "a number (no quotes)", "10"),
+    "boolean": (lambda v: isinstance(v, bool) or (isinstance(v, str) and v.lower() in ("true", "false")),
+                "true or false", "true"),
+    "timestamp": (_is_time, "a date-time", "2026-01-20T00:00:00Z"),
+    "time": (_is_time, "a date-time", "2026-01-20T00:00:00Z"),
+}
+
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if _is_number(value):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string \"{value}\""
+    return f"{type(value).__name__} {value!r}"
 
 
 def row_problems(
