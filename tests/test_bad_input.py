@@ -307,3 +307,56 @@ def test_filter_values_the_engine_converts_are_accepted(with_country):
     metrics = [METRICS[0], {**METRICS[1], "where": {"value": {"ge": "0"}, "country": ["US", "CA"]}}]
     result = invoke(write_config(with_country, metrics=metrics, experiment_extra={"where": {"country": "US"}}))
     assert result.exit_code in (0, 10, 11, 12, 13), result.output
+
+
+# --------------------------------------------------------------------------------------------
+# NaN, infinite and overflowing values (issue 9, defect 2)
+
+QUANTILE = {"name": "p95", "type": "quantile", "event": "purchase", "value": "value", "quantile": 0.95}
+
+
+def events_with_value(value: float, row: int = 4) -> pl.DataFrame:
+    """The good events with ``value`` in one row (row 4 is a purchase)."""
+    events = good_events()
+    assert events["event"][row] == "purchase"
+    return events.with_columns(pl.when(pl.int_range(pl.len()) == row).then(value).otherwise(pl.col("value")).alias("value"))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_values_name_the_column_the_count_and_the_metrics(experiment, value):
+    write_frame(events_with_value(value), experiment / "events.parquet")
+    output = assert_bad_input(invoke(write_config(experiment, metrics=[*METRICS, QUANTILE])),
+                              "events.parquet", "1 value(s) in column `value`", "NaN or infinite", "revenue, p95",
+                              "purchase", "drop those rows")
+    assert "must be a finite number" not in output
+    assert len(problem_lines(output)) == 1
+
+
+def test_a_quantile_metric_refuses_nan(experiment):
+    write_frame(events_with_value(float("nan")), experiment / "events.parquet")
+    assert_bad_input(invoke(write_config(experiment, metrics=[METRICS[0], QUANTILE])), "NaN or infinite", "p95")
+
+
+def test_non_finite_values_of_events_no_metric_reads_are_harmless(experiment):
+    events = good_events().with_columns(
+        pl.when(pl.col("event") == "view").then(float("nan")).otherwise(pl.col("value")).alias("value"))
+    write_frame(events, experiment / "events.parquet")
+    result = invoke(write_config(experiment, metrics=METRICS))
+    assert result.exit_code in (0, 10, 11, 12, 13), result.output
+
+
+def test_non_finite_values_of_an_arrow_table(experiment):
+    import iterate
+
+    events = events_with_value(float("nan")).to_arrow()
+    with pytest.raises(iterate.DataError, match=r"1 value\(s\) in column `value`.*NaN or infinite.*revenue"):
+        iterate.analyze(write_config(experiment, metrics=METRICS), events=events)
+
+
+@pytest.mark.parametrize("metric", [METRICS[1], QUANTILE], ids=["mean", "quantile"])
+def test_values_too_large_to_analyze(experiment, metric):
+    """1e300 is finite, but its square overflows: was a StatsError naming no metric (mean) or exit 1 (quantile)."""
+    write_frame(events_with_value(1e300), experiment / "events.parquet")
+    output = assert_bad_input(invoke(write_config(experiment, metrics=[METRICS[0], metric])),
+                              f"metric {metric['name']}", "`value`", "too large to analyze", "rescale")
+    assert "== inf" not in output

@@ -120,6 +120,9 @@ class Dialect(Protocol):
         """SQL turning a column of any accepted type class into a naive UTC timestamp (strings
         that cannot be parsed become null)."""
 
+    def is_not_finite(self, column: str) -> str:
+        """A condition true where the numeric ``column`` holds NaN or an infinity (false where null)."""
+
 
 class Engine(Protocol):
     """A SQL engine that runs iterate's queries where the logs live."""

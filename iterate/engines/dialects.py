@@ -111,6 +111,9 @@ class DuckDBDialect:
             return f"CAST(to_timestamp(CAST({column} AS DOUBLE)) AS TIMESTAMP)"
         return f"CAST(try_cast({column} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
+    def is_not_finite(self, column: str) -> str:
+        return f"NOT isfinite(CAST({column} AS DOUBLE))"
+
 
 DUCKDB: Dialect = DuckDBDialect()
 

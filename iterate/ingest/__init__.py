@@ -16,6 +16,7 @@ from iterate.engines import Engine
 from iterate.errors import DataError
 from iterate.ingest.schema import (
     LogColumns,
+    ValueReaders,
     condition_problems,
     PreparedLog,
     find_columns,
@@ -90,7 +91,7 @@ def prepare_logs(
     problems += _condition_problems(experiment, found, opened, exposure_dimensions, from_events)
     if problems:
         raise DataError("the input logs do not match the data contract:", problems)
-    rows = _rows(engine, opened, found, from_events)
+    rows = _rows(engine, opened, found, from_events, _value_readers(experiment))
     views = _normalized_views(engine, opened, found, events_only, from_events)
     exposures_label = f"{opened['events'].label} (event {experiment.exposure_event})" if from_events else opened["exposures"].label
     return PreparedLogs(
@@ -207,19 +208,41 @@ def _condition_problems(experiment: Experiment, found: Mapping[str, LogColumns],
 
 
 def _rows(engine: Engine, opened: Mapping[str, OpenedSource], found: Mapping[str, LogColumns],
-          from_events: bool) -> dict[str, int | None]:
-    """Row counts, and every row breaking the contract (null ids, unparseable timestamps)."""
+          from_events: bool, values: Mapping[str, ValueReaders]) -> dict[str, int | None]:
+    """Row counts, and every row breaking the contract (null ids, unparseable timestamps, NaN or
+    infinite values that the metrics read)."""
     problems: list[str] = []
     rows: dict[str, int | None] = {}
     for role, not_null in (("events", ("user_id", "timestamp")), ("exposures", ("user_id", "variant", "timestamp"))):
         if role == "exposures" and from_events:
             rows[role] = rows["events"]
             continue
-        rows[role], row_issues = row_problems(engine, opened[role], found[role], not_null, opened[role].label)
+        rows[role], row_issues = row_problems(engine, opened[role], found[role], not_null, opened[role].label,
+                                              values if role == "events" else None)
         problems += row_issues
     if problems:
         raise DataError("the input logs have invalid rows:", problems)
     return rows
+
+
+def _value_readers(experiment: Experiment) -> dict[str, ValueReaders]:
+    """The events log's value columns (normalized names) with the metrics and events reading them."""
+    metrics: dict[str, list[str]] = {}
+    events: dict[str, list[str] | None] = {}
+    for metric in experiment.metrics:
+        for side in metric.sides:
+            if not side.value:
+                continue
+            column = value_column(experiment, side.value)
+            metrics.setdefault(column, [])
+            if metric.name not in metrics[column]:
+                metrics[column].append(metric.name)
+            names = events.setdefault(column, [])
+            if names is not None and not side.event:
+                events[column] = None  # read on every row
+            elif names is not None and side.event not in names:
+                names.append(side.event)
+    return {column: ValueReaders(tuple(names), tuple(events[column] or ())) for column, names in metrics.items()}
 
 
 def _normalized_views(engine: Engine, opened: Mapping[str, OpenedSource], found: Mapping[str, LogColumns],

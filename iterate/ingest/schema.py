@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from iterate.config import Condition, parse_timestamp
 from iterate.engines import Engine, TypeClass
 from iterate.ingest.sources import OpenedSource
-from iterate.templates import Query, quote_identifier, render
+from iterate.templates import Parameters, Query, quote_identifier, render
 
 _EPOCH_SECONDS_LIMIT = 1e11  # epoch seconds beyond year 5138: these are milliseconds or nanoseconds
 _UNIT_ID_CLASSES = {"integer", "text"}
@@ -173,29 +173,48 @@ def _describe_value(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+@dataclass(frozen=True, slots=True)
+class ValueReaders:
+    """Who reads a numeric column: the metrics (named in messages) and the events they read it on
+    (every row when empty)."""
+
+    metrics: tuple[str, ...]
+    events: tuple[str, ...] = ()
+
+
 def row_problems(
     engine: Engine,
     source: OpenedSource,
     columns: LogColumns,
     not_null: tuple[str, ...],
     label: str,
+    values: Mapping[str, ValueReaders] | None = None,
 ) -> tuple[int | None, list[str]]:
-    """Rows breaking the contract (null ids, unparseable timestamps), counted in one scan.
+    """Rows breaking the contract (null ids, unparseable timestamps, NaN or infinite values the
+    metrics read), counted in one scan.
 
-    A Parquet log whose timestamps are typed needs no scan: null counts come from the row-group
-    statistics in the file footers, when the engine can read them.
+    A Parquet log whose timestamps are typed needs no scan for the null counts: they come from the
+    row-group statistics in the file footers, when the engine can read them. Only floating-point
+    value columns can hold NaN or infinities; they are scanned (on the rows of the events that
+    the metrics read them on), the other checks are not.
+
+    Args:
+        values: Numeric columns (default names) the metrics read, checked for NaN and infinities.
     """
+    parameters = Parameters(engine.dialect)
     checks = _row_checks(engine, columns, not_null)
-    if not checks:
-        return None, []
-    counts = None
+    finite = _finite_checks(engine, columns, values or {}, parameters)
+    counts: dict[str, int | None] = {}
     if source.kind == "parquet" and "unparseable_timestamp" not in checks and "epoch_out_of_range" not in checks:
-        counts = _footer_null_counts(engine, source, columns, not_null)
-    if counts is None:
+        footer = _footer_null_counts(engine, source, columns, not_null)
+        if footer is not None:
+            counts, checks = dict(footer), {}
+    checks |= finite
+    if checks:
         fragments = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {quote_identifier(name)}"
                               for name, condition in checks.items())
-        row = engine.execute(render("column_problems", engine.dialect, checks=fragments, source=source.view)).first()
-        counts = dict(zip(["rows", *checks], row))
+        query = render("column_problems", engine.dialect, parameters.values, checks=fragments, source=source.view)
+        counts |= dict(zip(["rows", *checks], engine.execute(query).first()))
 
     problems = []
     for default in not_null:
@@ -216,7 +235,31 @@ def row_problems(
             f"{label}: {counts['epoch_out_of_range']:,} numeric timestamp(s) in column `{columns.names['timestamp']}` "
             "are too large for epoch seconds (milliseconds?); divide by 1000 or store ISO-8601 timestamps"
         )
+    for default, readers in (values or {}).items():
+        bad = counts.get(f"not_finite:{default}") or 0
+        if bad:
+            among = f" (among the {', '.join(readers.events)} events)" if readers.events else ""
+            problems.append(
+                f"{label}: {bad:,} value(s) in column `{columns.names[default]}`{among} are NaN or infinite, read by "
+                f"metric(s) {', '.join(readers.metrics)}; drop those rows or fill them with a number "
+                "(or leave them empty) before the analysis"
+            )
     return counts.get("rows"), problems
+
+
+def _finite_checks(engine: Engine, columns: LogColumns, values: Mapping[str, ValueReaders],
+                   parameters: Parameters) -> dict[str, str]:
+    """The conditions of NaN or infinite values, for the floating-point columns of ``values``."""
+    checks = {}
+    event = quote_identifier(columns.names["event"]) if "event" in columns.names else None
+    for default, readers in values.items():
+        if columns.classes.get(default) != "number":
+            continue  # integers, decimals and booleans are always finite; a missing column is reported elsewhere
+        condition = engine.dialect.is_not_finite(quote_identifier(columns.names[default]))
+        if readers.events and event is not None:
+            condition = f"{event} IN ({', '.join(parameters.bind(name) for name in readers.events)}) AND {condition}"
+        checks[f"not_finite:{default}"] = condition
+    return checks
 
 
 def _row_checks(engine: Engine, columns: LogColumns, not_null: tuple[str, ...]) -> dict[str, str]:
