@@ -360,3 +360,23 @@ def test_values_too_large_to_analyze(experiment, metric):
     output = assert_bad_input(invoke(write_config(experiment, metrics=[METRICS[0], metric])),
                               f"metric {metric['name']}", "`value`", "too large to analyze", "rescale")
     assert "== inf" not in output
+
+
+# --------------------------------------------------------------------------------------------
+# a split that does not sum to 1, a cap that is not positive (issue 9, defect 3)
+
+
+def test_expected_split_must_sum_to_1(experiment):
+    """Was normalized silently, then the SRM check judged the arms against another split."""
+    config = write_config(experiment, metrics=METRICS, expected_split={"control": 0.5, "treatment": 0.6})
+    output = assert_bad_input(invoke(config), "[experiment] expected_split", "sums to 1.1", "must sum to 1",
+                              "expected_split = { control = 0.454545, treatment = 0.545455 }")
+    assert len(problem_lines(output)) == 1
+
+
+@pytest.mark.parametrize("cap", [-5, 0, -0.5])
+def test_a_fixed_cap_must_be_positive(experiment, cap):
+    """cap = -5 was accepted and set every unit's value to -5."""
+    metrics = [METRICS[0], {**METRICS[1], "cap": cap}]
+    assert_bad_input(invoke(write_config(experiment, metrics=metrics)),
+                     "[[metrics]] #2 (revenue)", f"cap == {cap!r}", "must be a number > 0", "percentile")
