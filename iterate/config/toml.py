@@ -43,7 +43,7 @@ def load_config(path: str | Path) -> Experiment:
     """
     config_path = Path(path)
     try:
-        text = config_path.read_text(encoding="utf-8")
+        text = config_path.read_text(encoding="utf-8-sig")  # a byte order mark (Windows editors) is dropped
     except FileNotFoundError:
         raise ConfigError(f"config file {config_path} does not exist; check the path") from None
     except (OSError, UnicodeDecodeError) as error:

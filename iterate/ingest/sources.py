@@ -103,19 +103,35 @@ def _open_files(engine: Engine, path: str, role: str, view: str) -> OpenedSource
     return OpenedSource(view=quoted, label=path, kind=file_format, files=files)
 
 
+_CSV_DELIMITERS = ",;\t|"
+_CSV_SAMPLE_LINES = 50
+
+
 def _check_csv_header(file: str, columns: list[str], role: str) -> None:
-    """Catch a CSV whose rows disagree with its header, which DuckDB's sniffer may silently misread."""
+    """Catch a CSV whose rows disagree with its header, which DuckDB's sniffer may silently misread.
+
+    The header is read as the engine would: a UTF-8 byte order mark dropped, the delimiter sniffed
+    from the first lines (``,``, ``;``, tab or ``|``; the suffix's, tab for ``.tsv``, when the lines
+    do not tell). A header whose names are not all among the columns the engine found means that
+    the rows do not split like the header (a field too many, another delimiter in the rows).
+    """
     import csv
     import gzip
 
     opener = gzip.open if file.endswith(".gz") else open
     try:
-        with opener(file, "rt", encoding="utf-8", newline="") as stream:
-            sample = stream.readline()
+        with opener(file, "rt", encoding="utf-8-sig", newline="") as stream:
+            lines = [line for line, _ in zip(stream, range(_CSV_SAMPLE_LINES))]
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{role}: cannot read {file}: {error}") from None
+    if not lines:
+        return
     delimiter = "\t" if ".tsv" in Path(file).suffixes else ","
-    header = [name.strip() for name in next(csv.reader([sample], delimiter=delimiter), [])]
+    try:
+        delimiter = csv.Sniffer().sniff("".join(lines), delimiters=_CSV_DELIMITERS).delimiter
+    except csv.Error:
+        pass  # a single column, or lines that agree on no delimiter: the suffix's
+    header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter), [])]
     if header and not set(header) <= {name.strip() for name in columns}:
         raise DataError(
             f"{role}: {file} does not parse consistently with its header ({', '.join(header)}): the reader "

@@ -117,3 +117,14 @@ def test_a_fixed_cap_must_be_positive(cap):
     with pytest.raises(ConfigError, match=r"cap == .*must be a number > 0"):
         Experiment(name="exp", control="control",
                    metrics=(Metric(name="revenue", type="mean", event="purchase", value="value", cap=Cap(value=cap)),))
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path):
+    """Was "Invalid statement at line 1": Windows editors save UTF-8 with a BOM."""
+    from helpers import config_text
+    from iterate.config import load_config
+
+    path = tmp_path / "experiment.toml"
+    path.write_text(config_text(), encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert load_config(path).name == "exp"
