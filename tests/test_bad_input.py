@@ -380,3 +380,66 @@ def test_a_fixed_cap_must_be_positive(experiment, cap):
     metrics = [METRICS[0], {**METRICS[1], "cap": cap}]
     assert_bad_input(invoke(write_config(experiment, metrics=metrics)),
                      "[[metrics]] #2 (revenue)", f"cap == {cap!r}", "must be a number > 0", "percentile")
+
+
+# --------------------------------------------------------------------------------------------
+# a bad value past the CSV reader's sample (issue 9, defect 5): CSV logs are read as text and
+# converted, so that such values are counted row problems with examples, never a failed scan
+
+SAMPLE_PASSED = 25_000  # beyond DuckDB's 20,480-row sample
+
+
+def long_csv(path, *, bad_line: int | None = None, bad: str = "", header: str = "user_id,timestamp,event,value,country",
+             values=lambda i: i % 7):
+    """A CSV of SAMPLE_PASSED purchase events of u0..u19 (integer ``values``, countries 0-2); the
+    data line ``bad_line`` (1-based, after the header) is replaced by ``bad``."""
+    lines = [header]
+    for i in range(SAMPLE_PASSED):
+        hour = at(hours=i % 20 + 1).isoformat()
+        lines.append(bad if i + 1 == bad_line else f"u{i % 20},{hour},purchase,{values(i)},{i % 3}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_non_number_past_the_csv_sample_is_a_counted_row_problem(experiment):
+    """Was only "CSV Error on Line: 24001", without file, column or value."""
+    long_csv(experiment / "events.csv", bad_line=24_000, bad=f"u3,{at(hours=4).isoformat()},purchase,abc,1")
+    config = write_config(experiment, metrics=METRICS, events="events.csv")
+    output = assert_bad_input(invoke(config), "events.csv", "1 value(s) in column `value`", "not numbers", "'abc'",
+                              "correct or remove")
+    assert "CSV Error" not in output
+
+
+def test_a_bad_dimension_value_past_the_csv_sample_is_counted_with_the_other_problems(experiment):
+    long_csv(experiment / "events.csv", bad_line=24_000, bad=f"u3,{at(hours=4).isoformat()},purchase,1,x")
+    metrics = [METRICS[0], {**METRICS[1], "where": {"country": {"ge": 1}}}]
+    output = assert_bad_input(invoke(write_config(experiment, metrics=metrics, events="events.csv")),
+                              "column `country`", "BIGINT", "'x'")
+    assert len(problem_lines(output)) == 1
+
+
+def test_a_malformed_line_past_the_csv_sample_names_the_file_and_the_line(experiment):
+    long_csv(experiment / "events.csv", bad_line=24_000, bad=f"u3,{at(hours=4).isoformat()},purchase,1,2,extra")
+    output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS, events="events.csv")),
+                              "events.csv, line 24,001", "6 fields where the header has 5", "extra", "fix or remove that line")
+    assert "Invalid Input Error" not in output
+
+
+def test_decimals_after_integers_in_a_csv_value_column_are_read_exactly(experiment):
+    """The first rows of `value` look like integers; a decimal later is a number all the same
+    (read as the detected BIGINT, 2.5 was silently rounded to 3)."""
+    long_csv(experiment / "events.csv", bad_line=24_000, bad=f"u3,{at(hours=4).isoformat()},purchase,2.5,1",
+             values=lambda i: 0)
+    result = invoke(write_config(experiment, metrics=METRICS, events="events.csv"), "--format", "json")
+    assert result.exit_code in (0, 10, 11, 12, 13), result.output
+    revenue = next(row for row in json.loads(result.output)["metrics"] if row["name"] == "revenue")
+    assert revenue["n_control"] == 10 and revenue["control_mean"] == pytest.approx(2.5 / 10)  # u3 is in control
+
+
+def test_a_bad_date_time_past_the_csv_sample_names_the_file_line_column_and_value(experiment):
+    """Date-time columns keep the type (and format) the reader detected, so a bad one still stops
+    the scan: the message says where and what."""
+    long_csv(experiment / "events.csv", bad_line=24_000, bad="u3,yesterday,purchase,1,1")
+    output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS, events="events.csv")),
+                              "events.csv, line 24,001", "column `timestamp`", "yesterday", "fix or remove that line")
+    assert "CSV Error" not in output

@@ -114,6 +114,9 @@ class DuckDBDialect:
     def is_not_finite(self, column: str) -> str:
         return f"NOT isfinite(CAST({column} AS DOUBLE))"
 
+    def try_cast(self, expression: str, column_type: str) -> str:
+        return f"TRY_CAST({expression} AS {column_type})"
+
 
 DUCKDB: Dialect = DuckDBDialect()
 

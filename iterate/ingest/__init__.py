@@ -123,7 +123,9 @@ def _describe(engine: Engine, opened: Mapping[str, OpenedSource]) -> dict[str, d
     available = {}
     for role, source in opened.items():
         try:
-            available[role] = engine.describe(source.view)
+            # a CSV is registered as text: its columns have the types detected from its first rows
+            available[role] = (dict(source.declared_types) if source.declared_types is not None
+                               else engine.describe(source.view))
         except DataError as error:
             problems.append(f"{source.label}: cannot read the file: {error}")
     if problems:
@@ -181,7 +183,8 @@ def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapp
     for role, contract in contracts.items():
         source = opened[role]
         columns, missing = find_columns(engine, available[role], contract.mapping, contract.required,
-                                        contract.optional, role, source.label)
+                                        contract.optional, role, source.label,
+                                        as_text=source.declared_types is not None)
         numeric = tuple(name for name in columns.names if name.startswith("value:"))
         problems += missing + type_problems(columns, source.label, numeric)
         found[role] = columns

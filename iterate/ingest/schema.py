@@ -11,12 +11,13 @@ nothing is materialized. Column types are judged by the class the engine's diale
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Mapping
 
 from iterate.config import Condition, parse_timestamp
 from iterate.engines import Engine, TypeClass
+from iterate.errors import DataError
 from iterate.ingest.sources import OpenedSource
 from iterate.templates import Parameters, Query, quote_identifier, render
 
@@ -25,15 +26,23 @@ _UNIT_ID_CLASSES = {"integer", "text"}
 _TIMESTAMP_CLASSES = {"timestamp", "time", "text", "integer", "number"}
 _VALUE_CLASSES = {"integer", "number", "decimal", "boolean"}
 _EPOCH_CLASSES = {"integer", "number", "decimal"}
+_READ_AS_TEXT = {"user_id", "event", "variant", "experiment"}  # from a text log, whatever their first rows look like
 
 
 @dataclass(frozen=True, slots=True)
 class LogColumns:
-    """Column names, engine type names and type classes found in a log, by the default name they stand for."""
+    """Column names, engine type names and type classes found in a log, by the default name they stand for.
+
+    ``converted`` holds the columns of a log registered as text (CSV) that are read as another
+    type: DOUBLE for values and epoch timestamps, else the type detected from the first rows; each
+    value is converted to it (null where it does not convert, counted by :func:`row_problems`).
+    Unit ids, event names, variants and experiments of such a log stay text.
+    """
 
     names: Mapping[str, str]
     types: Mapping[str, str]
     classes: Mapping[str, TypeClass]
+    converted: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +63,16 @@ def find_columns(
     optional: tuple[str, ...],
     role: str,
     label: str,
+    *,
+    as_text: bool = False,
 ) -> tuple[LogColumns, list[str]]:
-    """Resolve the configured names in a log, reporting each missing required column with the fix."""
+    """Resolve the configured names in a log, reporting each missing required column with the fix.
+
+    With ``as_text`` (a log registered as text, whose ``available`` types were detected from its
+    first rows), columns are read as text or converted to their detected type (see :class:`LogColumns`).
+    """
     problems = []
-    names, types, classes = {}, {}, {}
+    names, types, classes, converted = {}, {}, {}, {}
     lower = {name.lower(): name for name in available}
     for default in (*required, *optional):
         wanted = mapping.get(default, default)
@@ -65,6 +80,8 @@ def find_columns(
         if actual is not None:
             names[default], types[default] = actual, available[actual].upper()
             classes[default] = engine.dialect.type_class(available[actual])
+            if as_text:
+                _read_from_text(engine, default, types, classes, converted)
         elif default in required:
             if default.startswith("value:"):
                 hint, default = "; fix the metric's `value` key", "metric value"
@@ -76,7 +93,25 @@ def find_columns(
                 f"{label}: column `{wanted}` ({default}) is missing; columns found: "
                 f"{', '.join(available) or 'none'}{hint}"
             )
-    return LogColumns(names=names, types=types, classes=classes), problems
+    return LogColumns(names=names, types=types, classes=classes, converted=converted), problems
+
+
+def _read_from_text(engine: Engine, default: str, types: dict[str, str], classes: dict[str, TypeClass],
+                    converted: dict[str, str]) -> None:
+    """How the column ``default`` of a log registered as text is read (``types`` and ``classes``
+    hold its detected type on entry). Dates and times were read with their detected type (and
+    format), not as text. Of the others, unit ids and names are text; numbers (values, epoch
+    timestamps) DOUBLE whatever the first rows looked like; the rest their detected type."""
+    kind = classes[default]
+    is_value = default.startswith("value:")
+    if kind in ("timestamp", "time"):
+        return
+    if (is_value and kind != "boolean") or (default == "timestamp" and kind in _EPOCH_CLASSES):
+        types[default], classes[default], converted[default] = "DOUBLE", "number", "DOUBLE"
+    elif kind in ("text", "other") or default in _READ_AS_TEXT:
+        types[default], classes[default] = engine.dialect.text_type, "text"
+    else:
+        converted[default] = types[default]
 
 
 def type_problems(columns: LogColumns, label: str, numeric: tuple[str, ...] = ()) -> list[str]:
@@ -214,7 +249,10 @@ def row_problems(
         fragments = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {quote_identifier(name)}"
                               for name, condition in checks.items())
         query = render("column_problems", engine.dialect, parameters.values, checks=fragments, source=source.view)
-        counts |= dict(zip(["rows", *checks], engine.execute(query).first()))
+        try:
+            counts |= dict(zip(["rows", *checks], engine.execute(query).first()))
+        except DataError as error:  # a malformed line the reader's sample did not show (the first full scan)
+            return None, [f"{label}: {error}"]
 
     problems = []
     for default in not_null:
@@ -235,6 +273,18 @@ def row_problems(
             f"{label}: {counts['epoch_out_of_range']:,} numeric timestamp(s) in column `{columns.names['timestamp']}` "
             "are too large for epoch seconds (milliseconds?); divide by 1000 or store ISO-8601 timestamps"
         )
+    for default, declared in columns.converted.items():
+        bad = counts.get(f"unconverted:{default}") or 0
+        if bad:
+            raw = quote_identifier(columns.names[default])
+            examples = _examples(engine, source, raw, _read(engine, columns, default))
+            what = ("numbers" if declared == "DOUBLE" else
+                    f"of the type {declared} that the column's first rows have")
+            problems.append(
+                f"{label}: {bad:,} value(s) in column `{columns.names[default]}` are not {what} (e.g. {examples}); "
+                "correct or remove those rows" + ("; a value column holds numbers only (an empty field for no value)"
+                                                  if default.startswith("value:") else "")
+            )
     for default, readers in (values or {}).items():
         bad = counts.get(f"not_finite:{default}") or 0
         if bad:
@@ -255,7 +305,7 @@ def _finite_checks(engine: Engine, columns: LogColumns, values: Mapping[str, Val
     for default, readers in values.items():
         if columns.classes.get(default) != "number":
             continue  # integers, decimals and booleans are always finite; a missing column is reported elsewhere
-        condition = engine.dialect.is_not_finite(quote_identifier(columns.names[default]))
+        condition = engine.dialect.is_not_finite(_read(engine, columns, default))
         if readers.events and event is not None:
             condition = f"{event} IN ({', '.join(parameters.bind(name) for name in readers.events)}) AND {condition}"
         checks[f"not_finite:{default}"] = condition
@@ -268,9 +318,12 @@ def _row_checks(engine: Engine, columns: LogColumns, not_null: tuple[str, ...]) 
     for default in not_null:
         if default in columns.names:
             checks[f"null_{default}"] = f"{quote_identifier(columns.names[default])} IS NULL"
+    for default in columns.converted:
+        raw = quote_identifier(columns.names[default])
+        checks[f"unconverted:{default}"] = f"{raw} IS NOT NULL AND {_read(engine, columns, default)} IS NULL"
     stamp_class = columns.classes.get("timestamp")
     if stamp_class is not None and stamp_class not in ("timestamp", "time"):
-        raw = quote_identifier(columns.names["timestamp"])
+        raw = _read(engine, columns, "timestamp")
         if stamp_class in _EPOCH_CLASSES:
             checks["epoch_out_of_range"] = f"abs(CAST({raw} AS DOUBLE)) >= {_EPOCH_SECONDS_LIMIT:.0f}"
         else:
@@ -295,12 +348,14 @@ def normalized_view_query(
         text_columns: default names cast to text (event names, variants, experiments).
         numeric_columns: output name to actual column name, each cast to ``DOUBLE``.
         passthrough_columns: output name to actual column name, kept as they are (dimensions).
+
+    Columns of a log registered as text are converted to their detected types first (see :class:`LogColumns`).
     """
     dialect = engine.dialect
     selected = []
-    unit = quote_identifier(columns.names["user_id"])
+    unit = _read(engine, columns, "user_id")
     selected.append(f"CAST({unit} AS {dialect.text_type}) AS \"user_id\"" if unit_as_text else f"{unit} AS \"user_id\"")
-    stamp = dialect.to_timestamp(quote_identifier(columns.names["timestamp"]), columns.classes["timestamp"])
+    stamp = dialect.to_timestamp(_read(engine, columns, "timestamp"), columns.classes["timestamp"])
     selected.append(f"{stamp} AS \"timestamp\"")
     for default in text_columns:
         if default in columns.names:
@@ -308,9 +363,9 @@ def normalized_view_query(
             cast = actual if columns.types[default] == dialect.text_type else f"CAST({actual} AS {dialect.text_type})"
             selected.append(f"{cast} AS {quote_identifier(default)}")
     for output, actual in numeric_columns.items():
-        selected.append(f"CAST({quote_identifier(actual)} AS DOUBLE) AS {quote_identifier(output)}")
+        selected.append(f"CAST({_read(engine, columns, output, actual)} AS DOUBLE) AS {quote_identifier(output)}")
     for output, actual in (passthrough_columns or {}).items():
-        selected.append(f"{quote_identifier(actual)} AS {quote_identifier(output)}")
+        selected.append(f"{_read(engine, columns, output, actual)} AS {quote_identifier(output)}")
     return render("normalize", dialect, columns=", ".join(selected), source=source.view)
 
 
@@ -323,8 +378,22 @@ def _footer_null_counts(engine: Engine, source: OpenedSource, columns: LogColumn
     return {f"null_{default}": nulls[column] for column, default in wanted.items()}
 
 
+def _read(engine: Engine, columns: LogColumns, default: str, actual: str | None = None) -> str:
+    """The column standing for ``default`` (named ``actual``, by default the one found), as the
+    analysis reads it: as stored, or converted from text to its detected type (null where a value
+    does not convert)."""
+    raw = quote_identifier(actual if actual is not None else columns.names[default])
+    if default in columns.converted and (actual is None or actual == columns.names[default]):
+        return engine.dialect.try_cast(raw, columns.converted[default])
+    return raw
+
+
 def _unparseable_examples(engine: Engine, source: OpenedSource, columns: LogColumns) -> str:
-    raw = quote_identifier(columns.names["timestamp"])
-    converted = engine.dialect.to_timestamp(raw, columns.classes["timestamp"])
-    query = render("unparseable_timestamps", engine.dialect, raw=raw, converted=converted, source=source.view)
+    converted = engine.dialect.to_timestamp(_read(engine, columns, "timestamp"), columns.classes["timestamp"])
+    return _examples(engine, source, quote_identifier(columns.names["timestamp"]), converted)
+
+
+def _examples(engine: Engine, source: OpenedSource, raw: str, converted: str) -> str:
+    """Up to three distinct values of the column ``raw`` whose conversion ``converted`` is null, quoted."""
+    query = render("unconverted_values", engine.dialect, raw=raw, converted=converted, source=source.view)
     return ", ".join(repr(row[0]) for row in engine.execute(query).values)

@@ -9,6 +9,7 @@ registered zero-copy, so the events never become Python objects. Sources are ope
 from __future__ import annotations
 
 import glob as globbing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,16 +28,26 @@ _FORMATS: dict[str, FileFormat] = {
     ".json": "ndjson",
 }
 _DATABASE_SUFFIXES = (".duckdb", ".db", ".ddb")
+_DATE_TIMES = ("timestamp", "time")  # CSV columns read with their detected type (and format), not as text
 
 
 @dataclass(frozen=True, slots=True)
 class OpenedSource:
-    """A log registered in the engine under ``view`` (already quoted), with what it came from."""
+    """A log registered in the engine under ``view`` (already quoted), with what it came from.
+
+    A CSV log is registered with its columns as text, but for the dates and times the reader
+    recognizes (whose formats it detected), and ``declared_types`` holds the types the engine
+    detects from its first rows: ingest converts each column it reads with a cast that gives null
+    where a value does not convert, and counts those values as row problems (with examples), so
+    that a bad value past the sniffer's sample is reported with the others instead of failing a
+    query halfway through the log.
+    """
 
     view: str
     label: str
     kind: Literal["parquet", "csv", "ndjson", "duckdb", "frame"]
     files: tuple[str, ...] = ()
+    declared_types: Mapping[str, str] | None = None
 
 
 def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
@@ -95,12 +106,17 @@ def _open_files(engine: Engine, path: str, role: str, view: str) -> OpenedSource
     (file_format,) = formats
     try:
         quoted = engine.register_files(view, files, file_format)
-        columns = list(engine.describe(quoted)) if file_format == "csv" else []
+        declared = engine.describe(quoted) if file_format == "csv" else None
     except DataError as error:
         raise DataError(f"{role}: cannot read {path} as {file_format}: {error}") from error
-    if file_format == "csv":
-        _check_csv_header(files[0], columns, role)
-    return OpenedSource(view=quoted, label=path, kind=file_format, files=files)
+    if declared is not None:
+        _check_csv_header(files[0], list(declared), role)
+        try:
+            text = [column for column, kind in declared.items() if engine.dialect.type_class(kind) not in _DATE_TIMES]
+            quoted = engine.register_files(view, files, file_format, text_columns=text)
+        except DataError as error:
+            raise DataError(f"{role}: cannot read {path} as {file_format}: {error}") from error
+    return OpenedSource(view=quoted, label=path, kind=file_format, files=files, declared_types=declared)
 
 
 _CSV_DELIMITERS = ",;\t|"

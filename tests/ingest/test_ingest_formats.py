@@ -127,6 +127,16 @@ def test_csv_dialects_the_engine_reads(tmp_path, baseline, separator, bom):
     assert_same_rows(metric_rows(analyze_with_hashes(config, events, exposures)), baseline)
 
 
+def test_csv_date_formats_the_reader_detects_are_kept(tmp_path, baseline):
+    """CSV columns are read as text and converted (issue 9, defect 5), except dates and times, whose
+    format the reader detected (day-first here, which no cast from text would parse)."""
+    events = EVENTS.with_columns(pl.col("timestamp").dt.strftime("%d-%m-%Y %H:%M:%S"))
+    events_path = _write_csv(events, tmp_path / "events.csv")
+    exposures_path = _write_csv(EXPOSURES, tmp_path / "exposures.csv")
+    config = write_config(tmp_path, metrics=METRICS, events=events_path.name, exposures=exposures_path.name)
+    assert_same_rows(metric_rows(analyze_with_hashes(config, events_path, exposures_path)), baseline)
+
+
 @pytest.mark.parametrize("header, rows", [
     ("user_id,timestamp,event,value", "u1;2026-01-05T10:00:00;purchase;1\nu2;2026-01-05T11:00:00;purchase;2\n"),
     ("user_id;timestamp;event;value", "u1,2026-01-05T10:00:00,purchase,1\nu2,2026-01-05T11:00:00,purchase,2\n"),
