@@ -95,14 +95,28 @@ class Session:
         return aggregation.event_times(self.engine, self.logs, at or now(), started)
 
     def _no_exposures_message(self) -> str:
-        experiment, logs = self.experiment, self.logs
-        if logs.has_experiment_column:
+        """Why no unit is exposed: the experiment name or exposure event is absent, or the as-of
+        time comes before the first exposure, or the unit filters leave none (the first that applies)."""
+        experiment, logs, label = self.experiment, self.logs, self.logs.exposures.label
+        first = aggregation.first_exposure(self.engine, experiment.replace(as_of=None, where=()), logs)
+        if first is None and logs.has_experiment_column:
             found = aggregation.experiments_in_exposures(self.engine, logs)
             return (
-                f"{logs.exposures.label}: no exposure of experiment `{experiment.name}`; experiments found: "
+                f"{label}: no exposure of experiment `{experiment.name}`; experiments found: "
                 f"{', '.join(found) or 'none'}. Fix [experiment] name or the exposures log"
             )
-        return f"{logs.exposures.label}: no exposure left after the as_of time and unit filters; check them"
+        if first is None and experiment.exposure_event is not None:
+            return (f"{label}: no `{experiment.exposure_event}` event (the exposure event); "
+                    "fix [data] exposure_event or the events log")
+        if first is None:
+            return f"{label}: no exposure in the exposures log; check the log"
+        if experiment.as_of is not None and experiment.as_of < first:
+            return (f"{label}: no exposure of `{experiment.name}` is left before the as-of time "
+                    f"{experiment.as_of:%Y-%m-%d %H:%M:%S}: the first exposure is at {first:%Y-%m-%d %H:%M:%S} (UTC); "
+                    "set --as-of (or [experiment] as_of) after it")
+        return (f"{label}: no exposure of `{experiment.name}` is left by the unit filters of [experiment] where"
+                + (f" before the as-of time {experiment.as_of:%Y-%m-%d %H:%M:%S}" if experiment.as_of else "")
+                + "; check their values")
 
 
 @contextmanager

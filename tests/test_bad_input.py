@@ -443,3 +443,49 @@ def test_a_bad_date_time_past_the_csv_sample_names_the_file_line_column_and_valu
     output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS, events="events.csv")),
                               "events.csv, line 24,001", "column `timestamp`", "yesterday", "fix or remove that line")
     assert "CSV Error" not in output
+
+
+# --------------------------------------------------------------------------------------------
+# messages that point at the right fix (issue 9, defect 6)
+
+
+def with_exposure_event(config):
+    config.write_text(config.read_text().replace("[data]\n", '[data]\nexposure_event = "exposure"\n'))
+    return config
+
+
+def test_exposure_event_without_a_variant_column_names_the_events_mapping(experiment):
+    """The variant of an exposure event is a column of the events log: [columns.events] maps it
+    (the hint named [columns.exposures], which does not)."""
+    exposures = good_exposures().select("user_id", "timestamp", pl.lit("exposure").alias("event"))
+    events = pl.concat([good_events(), exposures.with_columns(pl.lit(None, pl.Float64).alias("value"))], how="diagonal")
+    write_frame(events, experiment / "events.parquet")
+    config = with_exposure_event(write_config(experiment, metrics=METRICS))
+    output = assert_bad_input(invoke(config), "`variant`", "[columns.events] variant")
+    assert "[columns.exposures]" not in output
+
+
+def test_exposure_event_that_never_occurs(experiment):
+    config = with_exposure_event(write_config(experiment, metrics=METRICS))
+    events = good_events().with_columns(pl.lit("control").alias("variant"))
+    write_frame(events, experiment / "events.parquet")
+    assert_bad_input(invoke(config), "no `exposure` event", "[data] exposure_event")
+
+
+def test_as_of_before_every_exposure_says_so_with_the_first_exposure(experiment):
+    """Was "no exposure of experiment exp; experiments found: exp"."""
+    output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS), "--as-of", "2026-01-01T00:00:00Z"),
+                              "before the as-of time 2026-01-01 00:00:00", "first exposure is at 2026-01-05 10:00:00",
+                              "--as-of")
+    assert "experiments found" not in output
+
+
+def test_unit_filters_leaving_no_exposure_say_so(with_country):
+    config = write_config(with_country, metrics=METRICS, experiment_extra={"where": {"country": "FR"}})
+    output = assert_bad_input(invoke(config), "[experiment] where")
+    assert "experiments found" not in output
+
+
+def test_a_wrong_experiment_name_still_lists_the_experiments_found(experiment):
+    config = write_config(experiment, metrics=METRICS, name="checkout_v3")
+    assert_bad_input(invoke(config), "no exposure of experiment `checkout_v3`", "experiments found: exp")

@@ -50,11 +50,13 @@ class PreparedLogs:
 
 @dataclass(frozen=True, slots=True)
 class _Contract:
-    """What one log must hold: default name -> the log's column, required and optional names."""
+    """What one log must hold: default name -> the log's column, required and optional names, and
+    the config table that maps its names (``[columns.events]`` for exposures taken from the events)."""
 
     mapping: Mapping[str, str]
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
+    section: str = "events"
 
 
 def value_column(experiment: Experiment, value: str) -> str:
@@ -169,10 +171,10 @@ def _exposures_contract(experiment: Experiment, dimensions: set[str], events_onl
         mapping = {**{key: experiment.event_columns[key] for key in ("user_id", "timestamp", "variant", "experiment", "event")},
                    **{dimension(c): c for c in covariates}}
         return _Contract(mapping, ("user_id", "variant", "timestamp", "event", *(dimension(c) for c in covariates)),
-                         ("experiment",))
+                         ("experiment",), section="events")
     mapping = {**experiment.exposure_columns, **{dimension(c): c for c in dimensions}}
     return _Contract(mapping, ("user_id", "variant", "timestamp", *(dimension(c) for c in sorted(dimensions))),
-                     ("experiment",))
+                     ("experiment",), section="exposures")
 
 
 def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapping[str, Mapping[str, str]],
@@ -183,7 +185,7 @@ def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapp
     for role, contract in contracts.items():
         source = opened[role]
         columns, missing = find_columns(engine, available[role], contract.mapping, contract.required,
-                                        contract.optional, role, source.label,
+                                        contract.optional, contract.section, source.label,
                                         as_text=source.declared_types is not None)
         numeric = tuple(name for name in columns.names if name.startswith("value:"))
         problems += missing + type_problems(columns, source.label, numeric)

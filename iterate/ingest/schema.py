@@ -61,12 +61,13 @@ def find_columns(
     mapping: Mapping[str, str],
     required: tuple[str, ...],
     optional: tuple[str, ...],
-    role: str,
+    section: str,
     label: str,
     *,
     as_text: bool = False,
 ) -> tuple[LogColumns, list[str]]:
-    """Resolve the configured names in a log, reporting each missing required column with the fix.
+    """Resolve the configured names in a log, reporting each missing required column with the fix:
+    the ``[columns.<section>]`` entry that maps it.
 
     With ``as_text`` (a log registered as text, whose ``available`` types were detected from its
     first rows), columns are read as text or converted to their detected type (see :class:`LogColumns`).
@@ -88,7 +89,7 @@ def find_columns(
             elif default.startswith("dim:"):
                 hint, default = "; fix the `where` or `segments` that names it", "dimension"
             else:
-                hint = f"; map it in the config: [columns.{role}] {default} = \"<your column>\""
+                hint = f"; map it in the config: [columns.{section}] {default} = \"<your column>\""
             problems.append(
                 f"{label}: column `{wanted}` ({default}) is missing; columns found: "
                 f"{', '.join(available) or 'none'}{hint}"
