@@ -84,10 +84,10 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     The exit code carries the verdict, so a CI step can gate a release on it.
     """
     from iterate.analysis import analyze as run_analysis
-    from iterate.config import load_config
     from iterate.report import render
+    from iterate.session import load_experiment
 
-    experiment = load_config(config)
+    experiment = load_experiment(config, events, exposures)
     if output is not None:
         configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
         _refuse_to_overwrite_inputs(output, [str(config), events, exposures, *configured])

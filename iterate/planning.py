@@ -126,7 +126,7 @@ def plan(
         DataError: the log is unreadable or has no activity in the baseline period.
     """
     _check_plan_arguments(mde, days, baseline_days)
-    experiment, events, _ = resolve(config, events, None)
+    experiment, events, _ = resolve(config, events, None, events_only=True)
     plannable = tuple(
         replace(m, covariate=None, cuped=False) if m.covariate is not None else m
         for m in experiment.metrics if m.kind.plannable

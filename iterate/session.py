@@ -23,7 +23,7 @@ from iterate import aggregation
 from iterate.config import Experiment, Source, load_config, parse_timestamp
 from iterate.engines import Engine, open_engine
 from iterate.errors import ConfigError, DataError
-from iterate.ingest import PreparedLogs, prepare_logs
+from iterate.ingest import PreparedLogs, log_problems, prepare_logs
 
 
 def resolve(
@@ -33,16 +33,16 @@ def resolve(
     *,
     as_of: datetime | str | None = None,
     segments: Sequence[str] | None = None,
+    events_only: bool = False,
 ) -> tuple[Experiment, Any, Any]:
     """The experiment (loaded from TOML if a path, with the ``as_of`` and ``segments`` overrides)
     and the logs to read (arguments win over the config).
 
     Raises:
-        ConfigError: the configuration or an override is invalid.
+        ConfigError: the configuration or an override is invalid (with the problems of the logs
+            that can be found without it, see :func:`load_experiment`).
     """
-    experiment = config if isinstance(config, Experiment) else load_config(config)
-    if not isinstance(experiment, Experiment):
-        raise ConfigError(f"expected an Experiment or a TOML path, got {type(config).__name__}")
+    experiment = load_experiment(config, events, exposures, events_only=events_only)
     changes: dict[str, Any] = {}
     if as_of is not None:
         try:
@@ -56,6 +56,37 @@ def resolve(
     events = _as_source(events) if events is not None else experiment.events
     exposures = _as_source(exposures) if exposures is not None else experiment.exposures
     return experiment, events, exposures
+
+
+def load_experiment(config: Experiment | str | Path, events: Any = None, exposures: Any = None, *,
+                    events_only: bool = False) -> Experiment:
+    """The experiment of ``config``: as given, or loaded from its TOML file.
+
+    A configuration that cannot be loaded does not hide the logs' own problems: the logs it names
+    (or ``events`` / ``exposures``, which win; only the events with ``events_only``) are opened,
+    and a missing or unreadable one is listed with the configuration's problems.
+
+    Raises:
+        ConfigError: the configuration is invalid, with every problem of it and of its logs.
+    """
+    if isinstance(config, Experiment):
+        return config
+    try:
+        return load_config(config)
+    except ConfigError as error:
+        logs = {"events": events if events is not None else error.logs.get("events")}
+        if not events_only:
+            logs["exposures"] = exposures if exposures is not None else error.logs.get("exposures")
+        logs = {role: _as_source(source) for role, source in logs.items() if source is not None}
+        if not logs:
+            raise
+        with open_engine(None) as engine:
+            problems = log_problems(engine, logs)
+        if not problems:
+            raise
+        head = str(error.args[0]).rstrip(":")
+        raise ConfigError(f"{head}, and its input logs {len(problems)}:", [*error.problems, *problems],
+                          logs=error.logs) from None
 
 
 def now() -> datetime:

@@ -489,3 +489,61 @@ def test_unit_filters_leaving_no_exposure_say_so(with_country):
 def test_a_wrong_experiment_name_still_lists_the_experiments_found(experiment):
     config = write_config(experiment, metrics=METRICS, name="checkout_v3")
     assert_bad_input(invoke(config), "no exposure of experiment `checkout_v3`", "experiments found: exp")
+
+
+# --------------------------------------------------------------------------------------------
+# every problem that can be found without the others, in one message (issue 9, defect 7)
+
+
+def test_config_problems_and_a_missing_log_are_reported_together(experiment):
+    """A config error hid a missing file: the user fixed one, ran again, met the other."""
+    config = write_config(experiment, metrics=METRICS, alpha=2, events="gone/events.parquet")
+    output = assert_bad_input(invoke(config), "alpha == 2", "gone/events.parquet", "does not exist")
+    assert len(problem_lines(output)) == 2
+    assert "1 problem(s), and its input logs 1" in output
+
+
+def test_config_problems_and_an_unreadable_log_given_on_the_command_line(experiment):
+    garbage = experiment / "garbage.parquet"
+    garbage.write_text("not parquet")
+    config = write_config(experiment, metrics=METRICS, window="seven days")
+    output = assert_bad_input(invoke(config, "--exposures", str(garbage)), "seven days", "garbage.parquet")
+    assert len(problem_lines(output)) == 2
+
+
+def test_config_problems_alone_when_the_logs_are_fine(experiment):
+    output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS, alpha=2)), "alpha")
+    assert len(problem_lines(output)) == 1 and "input logs" not in output
+
+
+def test_config_problems_and_a_missing_log_in_python(experiment):
+    import iterate
+
+    config = write_config(experiment, metrics=METRICS, alpha=2)
+    with pytest.raises(iterate.ConfigError) as raised:
+        iterate.analyze(config, exposures=experiment / "absent.parquet")
+    assert len(raised.value.problems) == 2 and "absent.parquet" in raised.value.problems[1]
+
+
+def test_a_missing_column_does_not_hide_null_ids(experiment):
+    events = good_events().rename({"event": "action"}).with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(None).otherwise(pl.col("user_id")).alias("user_id"))
+    write_frame(events, experiment / "events.parquet")
+    output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "`event`", "3 row(s) have a null user_id")
+    assert len(problem_lines(output)) == 2
+
+
+def test_a_missing_log_does_not_hide_the_other_logs_problems(experiment):
+    write_frame(good_exposures().drop("variant"), experiment / "exposures.parquet")
+    config = write_config(experiment, metrics=METRICS, events="gone.parquet")
+    output = assert_bad_input(invoke(config), "gone.parquet", "`variant`", "[columns.exposures]")
+    assert len(problem_lines(output)) == 2
+
+
+def test_an_unusable_timestamp_type_is_reported_with_the_null_ids(experiment):
+    events = good_events().with_columns(pl.lit(True).alias("timestamp"),
+                                        pl.when(pl.int_range(pl.len()) < 1).then(None).otherwise(pl.col("user_id")).alias("user_id"))
+    write_frame(events, experiment / "events.parquet")
+    output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "timestamp column", "BOOLEAN",
+                              "1 row(s) have a null user_id")
+    assert len(problem_lines(output)) == 2

@@ -323,7 +323,8 @@ def _row_checks(engine: Engine, columns: LogColumns, not_null: tuple[str, ...]) 
         raw = quote_identifier(columns.names[default])
         checks[f"unconverted:{default}"] = f"{raw} IS NOT NULL AND {_read(engine, columns, default)} IS NULL"
     stamp_class = columns.classes.get("timestamp")
-    if stamp_class is not None and stamp_class not in ("timestamp", "time"):
+    # a timestamp of an unusable type is reported by type_problems, not parsed
+    if stamp_class in _TIMESTAMP_CLASSES and stamp_class not in ("timestamp", "time"):
         raw = _read(engine, columns, "timestamp")
         if stamp_class in _EPOCH_CLASSES:
             checks["epoch_out_of_range"] = f"abs(CAST({raw} AS DOUBLE)) >= {_EPOCH_SECONDS_LIMIT:.0f}"
