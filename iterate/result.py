@@ -29,7 +29,8 @@ class MetricResult:
     ``missing_units`` counts the units of both arms that have no value for the metric (retention
     whose day is not observable yet, time to an event that did not happen), split into
     ``missing_control`` and ``missing_treatment``; ``capped_units`` / ``cap`` describe outlier capping
-    in the treatment arm.
+    in the treatment arm. ``relative_effect`` and its interval are ``None`` when the control mean is
+    0 or negative (a ratio to it would misstate the direction of the effect).
     """
 
     name: str

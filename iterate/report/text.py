@@ -85,6 +85,10 @@ def _segment_table(rows: Sequence[Row]) -> str:
 def _notes(rows: Sequence[Row]) -> list[str]:
     notes = []
     for row in rows:
+        if row["relative_effect"] is None and row["control_mean"] is not None and row["control_mean"] <= 0:
+            notes.append(f"{row['name']} ({row['variant']}): no relative effect: the control mean "
+                         f"{row['control_mean']:.4g} is not positive, and a ratio to it would misstate the "
+                         "direction of the effect; read the absolute effect")
         if row["missing_units"]:
             notes.append(f"{row['name']} ({row['variant']}): {row['missing_units']:,} units without a value left out "
                          f"({row['missing_control']:,} control, {row['missing_treatment']:,} treatment)")
