@@ -45,7 +45,7 @@ def analyze(
     events: Any = None,
     exposures: Any = None,
     as_of: datetime | str | None = None,
-    segments: Sequence[str] | None = None,
+    segments: Sequence[str] | str | None = None,
     engine: Engine | None = None,
 ) -> AnalysisResult:
     """Analyze an experiment and decide: ship, rollback, continue, inconclusive or invalid.
@@ -56,7 +56,8 @@ def analyze(
             :class:`~iterate.config.Source`, or a polars / Arrow / pandas frame.
         exposures: Exposures log overriding the configured one (same kinds as ``events``).
         as_of: Analysis end overriding the configured one (exposures and events after it ignored).
-        segments: Dimension columns to break the metrics down by, overriding the configured ones.
+        segments: Dimension columns to break the metrics down by (a string is one column), overriding
+            the configured ones.
         engine: The engine to run on (:mod:`iterate.engines`); by default a new embedded DuckDB.
 
     Raises:

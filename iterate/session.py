@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,11 +33,11 @@ def resolve(
     exposures: Any = None,
     *,
     as_of: datetime | str | None = None,
-    segments: Sequence[str] | None = None,
+    segments: Sequence[str] | str | None = None,
     events_only: bool = False,
 ) -> tuple[Experiment, Any, Any]:
-    """The experiment (loaded from TOML if a path, with the ``as_of`` and ``segments`` overrides)
-    and the logs to read (arguments win over the config).
+    """The experiment (loaded from TOML if a path, with the ``as_of`` and ``segments`` overrides;
+    a string is one segment column) and the logs to read (arguments win over the config).
 
     Raises:
         ConfigError: the configuration or an override is invalid (with the problems of the logs
@@ -49,6 +50,8 @@ def resolve(
             changes["as_of"] = parse_timestamp(as_of)
         except ValueError:
             raise ConfigError(f"as_of == {as_of!r}, must be a date-time like 2026-01-20T00:00:00Z") from None
+    if isinstance(segments, str):
+        segments = (segments,)  # one column, not its letters
     if segments:
         changes["segments"] = tuple(segments)
     if changes:
@@ -71,6 +74,9 @@ def load_experiment(config: Experiment | str | Path, events: Any = None, exposur
     """
     if isinstance(config, Experiment):
         return config
+    if not isinstance(config, (str, os.PathLike)):
+        raise ConfigError(f"config == {config!r}, of type {type(config).__name__}: expected an iterate.Experiment "
+                          "or the path of its TOML file (a str or a pathlib.Path)")
     try:
         return load_config(config)
     except ConfigError as error:

@@ -547,3 +547,17 @@ def test_an_unusable_timestamp_type_is_reported_with_the_null_ids(experiment):
     output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS)), "timestamp column", "BOOLEAN",
                               "1 row(s) have a null user_id")
     assert len(problem_lines(output)) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# the Python API (issue 9, defect 9)
+
+
+@pytest.mark.parametrize("config", [42, None, ["experiment.toml"]])
+def test_analyze_refuses_a_config_of_the_wrong_type(config):
+    """iterate.analyze(42) raised a raw TypeError from pathlib."""
+    import iterate
+
+    with pytest.raises(iterate.ConfigError, match=r"config == .*, of type .*: expected an iterate.Experiment or the path "
+                                                  r"of its TOML file"):
+        iterate.analyze(config)
