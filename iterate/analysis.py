@@ -50,7 +50,7 @@ def analyze(
     events: Any = None,
     exposures: Any = None,
     as_of: datetime | str | None = None,
-    segments: Sequence[str] | None = None,
+    segments: Sequence[str] | str | None = None,
     engine: Engine | None = None,
     timeline: bool = False,
 ) -> AnalysisResult:
@@ -62,7 +62,8 @@ def analyze(
             :class:`~iterate.config.Source`, or a polars / Arrow / pandas frame.
         exposures: Exposures log overriding the configured one (same kinds as ``events``).
         as_of: Analysis end overriding the configured one (exposures and events after it ignored).
-        segments: Dimension columns to break the metrics down by, overriding the configured ones.
+        segments: Dimension columns to break the metrics down by (a string is one column), overriding
+            the configured ones.
         engine: The engine to run on (:mod:`iterate.engines`); by default a new embedded DuckDB.
         timeline: Also compute the per-day timeline with always-valid intervals; the experiment
             is then looked at every day, so the sample ratio check is anytime-valid.

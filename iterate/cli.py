@@ -82,11 +82,11 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     The exit code carries the verdict, so a CI step can gate a release on it.
     """
     from iterate.analysis import analyze as run_analysis
-    from iterate.config import load_config
     from iterate.outputs import plan_output
     from iterate.report import render
+    from iterate.session import load_experiment
 
-    experiment = load_config(config)
+    experiment = load_experiment(config, events, exposures)
     destination = None
     if output is not None:  # checked before the analysis, so a bad path costs no analysis
         configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]

@@ -31,6 +31,13 @@ def compare(
 
     With CUPED (both arms carry joint moments with their covariate), the row holds the adjusted
     estimate (Deng et al. 2013) and the unadjusted effect beside it.
+
+    The relative effect ``treatment / control - 1`` is left out (``None``, with its interval) when
+    the control mean is not positive: divided by a negative mean, a loss reads as a gain and a gain
+    as a loss (-26.27 to -31.00 is an effect of -4.73, yet "+18%"), and near zero it is unbounded. The
+    absolute effect, its interval and its test are unchanged. (Rather than a relative effect on
+    ``|control|``, which would be a new quantity with its own interval: no number is the
+    conservative choice.)
     """
     cuped = None
     if control_group is not None and treatment_group is not None and control_group.joint and treatment_group.joint:
@@ -41,6 +48,7 @@ def compare(
         estimate: Estimate = cuped
     else:
         estimate = metric.kind.test(control, treatment, alternative="two-sided", alpha=experiment.alpha)
+    relative = estimate.control_mean is None or estimate.control_mean > 0
     n_control = control.n_units if isinstance(control, QuantileSummary) else control.n
     n_treatment = treatment.n_units if isinstance(treatment, QuantileSummary) else treatment.n
     missing_control = 0 if control_group is None else control_group.missing_units
@@ -60,10 +68,10 @@ def compare(
         effect=estimate.effect,
         ci_low=estimate.ci_low,
         ci_high=estimate.ci_high,
-        relative_effect=estimate.relative_effect,
-        relative_ci_low=estimate.relative_ci_low,
-        relative_ci_high=estimate.relative_ci_high,
-        relative_status=estimate.relative_status,
+        relative_effect=estimate.relative_effect if relative else None,
+        relative_ci_low=estimate.relative_ci_low if relative else None,
+        relative_ci_high=estimate.relative_ci_high if relative else None,
+        relative_status=estimate.relative_status if relative else "control_not_positive",
         p_value=estimate.p_value,
         p_value_adjusted=estimate.p_value,
         std_error=estimate.std_error,

@@ -18,6 +18,9 @@ Each carries an optional list of ``problems``, so that validation reports every 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class IterateError(Exception):
     """Root of every error that iterate raises on purpose."""
@@ -34,7 +37,17 @@ class IterateError(Exception):
 
 
 class ConfigError(IterateError):
-    """The experiment configuration (TOML file or Python objects) is invalid."""
+    """The experiment configuration (TOML file or Python objects) is invalid.
+
+    ``logs`` holds the logs an invalid configuration names (``events`` / ``exposures`` of its
+    [data] table, when they could be read), so that a caller can report what is wrong with them
+    together with the configuration's problems.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None, *,
+                 logs: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, problems)
+        self.logs = dict(logs or {})
 
 
 class DataError(IterateError):

@@ -75,7 +75,12 @@ class MetricPlan:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A plan for the experiment: per-metric numbers and what the whole rule needs."""
+    """A plan for the experiment: per-metric numbers and what the whole rule needs.
+
+    ``requested_baseline_days`` is the baseline asked for; ``baseline_shortened`` says that the log
+    holds fewer days before its last event, so that the baseline (``baseline_start`` to
+    ``baseline_end``) is all of them.
+    """
 
     experiment: str
     baseline_start: datetime
@@ -89,6 +94,8 @@ class Plan:
     metrics: tuple[MetricPlan, ...]
     units_per_arm: int | None
     days: int | None
+    requested_baseline_days: int | None = None
+    baseline_shortened: bool = False
 
     report_kind: ClassVar[str] = "plan"
 
@@ -126,7 +133,7 @@ def plan(
         DataError: the log is unreadable or has no activity in the baseline period.
     """
     _check_plan_arguments(mde, days, baseline_days)
-    experiment, events, _ = resolve(config, events, None)
+    experiment, events, _ = resolve(config, events, None, events_only=True)
     plannable = tuple(
         replace(m, covariate=None, cuped=False) if m.covariate is not None else m
         for m in experiment.metrics if m.kind.plannable
@@ -158,7 +165,8 @@ def plan(
     else:
         units_per_arm, total_days = math.floor(daily * days / arms), days
     return Plan(experiment.name, start, end, daily, arms, traffic_share, experiment.alpha, power, mde,
-                tuple(plans), units_per_arm, total_days)
+                tuple(plans), units_per_arm, total_days, requested_baseline_days=baseline_days,
+                baseline_shortened=end - start < timedelta(days=baseline_days))
 
 
 def _check_plan_arguments(mde: float | None, days: int | None, baseline_days: int) -> None:

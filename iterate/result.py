@@ -31,8 +31,9 @@ class MetricResult:
     ``missing_control`` and ``missing_treatment``; ``capped_units`` / ``cap`` describe outlier capping
     in the treatment arm. ``relative_status`` says why the relative interval's bounds may be ``None``:
     ``ok`` (given), ``unbounded`` (the Fieller set of the ratio has no finite bounds: the control mean
-    is not significantly different from 0) or ``not_tested`` (no test, or no fixed-horizon interval,
-    as under anytime-valid inference).
+    is not significantly different from 0), ``not_tested`` (no test, or no fixed-horizon interval,
+    as under anytime-valid inference) or ``control_not_positive`` (the control mean is 0 or negative:
+    a ratio to it would misstate the direction of the effect, so there is no relative effect at all).
     """
 
     name: str

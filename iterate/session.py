@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from iterate import aggregation
 from iterate.config import Experiment, Source, load_config, parse_timestamp
 from iterate.engines import Engine, open_engine
 from iterate.errors import ConfigError, DataError
-from iterate.ingest import PreparedLogs, prepare_logs
+from iterate.ingest import PreparedLogs, log_problems, prepare_logs
 
 
 def resolve(
@@ -32,23 +33,25 @@ def resolve(
     exposures: Any = None,
     *,
     as_of: datetime | str | None = None,
-    segments: Sequence[str] | None = None,
+    segments: Sequence[str] | str | None = None,
+    events_only: bool = False,
 ) -> tuple[Experiment, Any, Any]:
-    """The experiment (loaded from TOML if a path, with the ``as_of`` and ``segments`` overrides)
-    and the logs to read (arguments win over the config).
+    """The experiment (loaded from TOML if a path, with the ``as_of`` and ``segments`` overrides;
+    a string is one segment column) and the logs to read (arguments win over the config).
 
     Raises:
-        ConfigError: the configuration or an override is invalid.
+        ConfigError: the configuration or an override is invalid (with the problems of the logs
+            that can be found without it, see :func:`load_experiment`).
     """
-    experiment = config if isinstance(config, Experiment) else load_config(config)
-    if not isinstance(experiment, Experiment):
-        raise ConfigError(f"expected an Experiment or a TOML path, got {type(config).__name__}")
+    experiment = load_experiment(config, events, exposures, events_only=events_only)
     changes: dict[str, Any] = {}
     if as_of is not None:
         try:
             changes["as_of"] = parse_timestamp(as_of)
         except ValueError:
             raise ConfigError(f"as_of == {as_of!r}, must be a date-time like 2026-01-20T00:00:00Z") from None
+    if isinstance(segments, str):
+        segments = (segments,)  # one column, not its letters
     if segments:
         changes["segments"] = tuple(segments)
     if changes:
@@ -56,6 +59,40 @@ def resolve(
     events = _as_source(events) if events is not None else experiment.events
     exposures = _as_source(exposures) if exposures is not None else experiment.exposures
     return experiment, events, exposures
+
+
+def load_experiment(config: Experiment | str | Path, events: Any = None, exposures: Any = None, *,
+                    events_only: bool = False) -> Experiment:
+    """The experiment of ``config``: as given, or loaded from its TOML file.
+
+    A configuration that cannot be loaded does not hide the logs' own problems: the logs it names
+    (or ``events`` / ``exposures``, which win; only the events with ``events_only``) are opened,
+    and a missing or unreadable one is listed with the configuration's problems.
+
+    Raises:
+        ConfigError: the configuration is invalid, with every problem of it and of its logs.
+    """
+    if isinstance(config, Experiment):
+        return config
+    if not isinstance(config, (str, os.PathLike)):
+        raise ConfigError(f"config == {config!r}, of type {type(config).__name__}: expected an iterate.Experiment "
+                          "or the path of its TOML file (a str or a pathlib.Path)")
+    try:
+        return load_config(config)
+    except ConfigError as error:
+        logs = {"events": events if events is not None else error.logs.get("events")}
+        if not events_only:
+            logs["exposures"] = exposures if exposures is not None else error.logs.get("exposures")
+        logs = {role: _as_source(source) for role, source in logs.items() if source is not None}
+        if not logs:
+            raise
+        with open_engine(None) as engine:
+            problems = log_problems(engine, logs)
+        if not problems:
+            raise
+        head = str(error.args[0]).rstrip(":")
+        raise ConfigError(f"{head}, and its input logs {len(problems)}:", [*error.problems, *problems],
+                          logs=error.logs) from None
 
 
 def now() -> datetime:
@@ -95,19 +132,34 @@ class Session:
         return aggregation.event_times(self.engine, self.logs, at or now(), started)
 
     def _no_exposures_message(self) -> str:
-        experiment, logs = self.experiment, self.logs
+        """Why no unit is exposed: the exposure event never occurs (with the nearest event names),
+        the experiment name is absent, the as-of time comes before the first exposure, or the unit
+        filters leave none (the first that applies)."""
+        experiment, logs, label = self.experiment, self.logs, self.logs.exposures.label
         event = experiment.exposure_event
         if event is not None and not aggregation.events_found(self.engine, logs, [event]):
             from iterate.evidence import missing_exposure_event_problem
 
             return missing_exposure_event_problem(event, aggregation.event_names(self.engine, logs))
-        if logs.has_experiment_column:
+        first = aggregation.first_exposure(self.engine, experiment.replace(as_of=None, where=()), logs)
+        if first is None and logs.has_experiment_column:
             found = aggregation.experiments_in_exposures(self.engine, logs)
             return (
-                f"{logs.exposures.label}: no exposure of experiment `{experiment.name}`; experiments found: "
+                f"{label}: no exposure of experiment `{experiment.name}`; experiments found: "
                 f"{', '.join(found) or 'none'}. Fix [experiment] name or the exposures log"
             )
-        return f"{logs.exposures.label}: no exposure left after the as_of time and unit filters; check them"
+        if first is None and experiment.exposure_event is not None:
+            return (f"{label}: no `{experiment.exposure_event}` event (the exposure event); "
+                    "fix [data] exposure_event or the events log")
+        if first is None:
+            return f"{label}: no exposure in the exposures log; check the log"
+        if experiment.as_of is not None and experiment.as_of < first:
+            return (f"{label}: no exposure of `{experiment.name}` is left before the as-of time "
+                    f"{experiment.as_of:%Y-%m-%d %H:%M:%S}: the first exposure is at {first:%Y-%m-%d %H:%M:%S} (UTC); "
+                    "set --as-of (or [experiment] as_of) after it")
+        return (f"{label}: no exposure of `{experiment.name}` is left by the unit filters of [experiment] where"
+                + (f" before the as-of time {experiment.as_of:%Y-%m-%d %H:%M:%S}" if experiment.as_of else "")
+                + "; check their values")
 
 
 @contextmanager

@@ -71,12 +71,7 @@ def _moments_per_look(session: Session, spine: aggregation.Spine, variants: Sequ
     start = spine.first_exposure
     end = experiment.as_of or session.event_times(start, at=datetime.max).data_end
     window = _longest_window(experiment)
-    day = datetime(start.year, start.month, start.day) + every + (window or timedelta(0))
-    looks = []
-    while day < end:
-        looks.append(day)
-        day += every
-    looks.append(end)
+    looks = _looks(datetime(start.year, start.month, start.day) + every + (window or timedelta(0)), end, every)
     per_look = []
     for look in looks:
         at = experiment.replace(as_of=look)
@@ -85,6 +80,25 @@ def _moments_per_look(session: Session, spine: aggregation.Spine, variants: Sequ
         groups = aggregation.unit_metric_moments(session.engine, at, session.logs, look_spine, variants, look).groups
         per_look.append((look, groups))
     return per_look
+
+
+def _looks(first: datetime, end: datetime, every: timedelta) -> list[datetime]:
+    """The period ends from ``first`` on, before the data ``end``, then the end itself. A period end
+    on the same date as the data end is left out: the end is the later look of that day (a report
+    showing dates would print the day twice).
+
+    Example:
+        >>> [f"{look:%d %H:%M}" for look in _looks(datetime(2026, 1, 25), datetime(2026, 1, 27, 23, 3), timedelta(days=1))]
+        ['25 00:00', '26 00:00', '27 23:03']
+    """
+    looks = []
+    day = first
+    while day < end:
+        looks.append(day)
+        day += every
+    if looks and looks[-1].date() == end.date():
+        looks.pop()
+    return [*looks, end]
 
 
 def _metric_points(experiment: Experiment, metric: Metric, variant: str,

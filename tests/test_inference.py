@@ -437,3 +437,29 @@ def test_timeline_confidence_sequence_path(timeline_setup, daily_analyses) -> No
         assert point.always_valid_p_value == pytest.approx(expected.p_value, rel=1e-9)
         assert (point.always_valid_ci_low, point.always_valid_ci_high) == pytest.approx(
             (expected.ci_low, expected.ci_high), rel=1e-9)
+
+
+def test_timeline_text_prints_each_day_once(timeline_setup) -> None:
+    """The last period end fell on the date of the data end, and the text printed that day twice
+    (issue 9, defect 9): the data end is the day's look, shown with its time."""
+    _, _, fixed_config, _, _ = timeline_setup
+    outcome = CliRunner().invoke(main, ["analyze", str(fixed_config), "--timeline"])
+    assert outcome.exit_code in (0, 11, 12), outcome.output
+    rows = [line.split() for line in outcome.stdout.split("Timeline", 1)[1].splitlines()
+            if line[:4].isdigit() and " purchases " in line]
+    days = [row[0] for row in rows]
+    assert len(days) >= 6 and len(days) == len(set(days)), days
+    assert ":" in rows[-1][1]  # the data end, mid-day, with its time
+
+
+def test_timeline_looks_end_with_the_data_end_once_per_date() -> None:
+    from iterate.timeline import _looks
+
+    day = timedelta(days=1)
+    looks = _looks(datetime(2026, 1, 25), datetime(2026, 1, 27, 23, 3), day)
+    assert looks == [datetime(2026, 1, 25), datetime(2026, 1, 26), datetime(2026, 1, 27, 23, 3)]
+    # a data end at midnight is its own day
+    assert _looks(datetime(2026, 1, 25), datetime(2026, 1, 27), day) == [
+        datetime(2026, 1, 25), datetime(2026, 1, 26), datetime(2026, 1, 27)]
+    # a data end before the first period end: one look
+    assert _looks(datetime(2026, 1, 25), datetime(2026, 1, 24, 8), day) == [datetime(2026, 1, 24, 8)]

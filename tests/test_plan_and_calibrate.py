@@ -381,3 +381,20 @@ def test_plan_leaves_out_a_covariate_column_it_cannot_read(plan_setup) -> None:
     assert metric_plan(result, "opens").cuped_correlation == 0
     assert metric_plan(result, "opens").units_per_arm == metric_plan(plain, "opens").units_per_arm
     assert result.units_per_arm == plain.units_per_arm
+
+
+def test_plan_says_when_the_baseline_is_shorter_than_asked(plan_setup) -> None:
+    """--baseline-days 1000 was cut to the days of the log without a word (issue 9, defect 9)."""
+    directory, config, events = plan_setup
+    result = iterate.plan(config, mde=0.05, baseline_days=1000)
+    assert result.baseline_shortened and result.requested_baseline_days == 1000
+    assert result.baseline_start == events["timestamp"].min()
+    assert result.to_dict()["baseline_shortened"] is True
+    outcome = CliRunner().invoke(main, ["plan", str(config), "--mde", "0.05", "--baseline-days", "1000"])
+    assert outcome.exit_code == 0, outcome.output
+    held = (result.baseline_end - result.baseline_start) / timedelta(days=1)
+    assert f"the log holds only {held:.1f} days, all used as the baseline; --baseline-days asked for 1000" in outcome.output
+
+    default = iterate.plan(config, mde=0.05)
+    assert not default.baseline_shortened and default.requested_baseline_days == 14
+    assert "note:" not in CliRunner().invoke(main, ["plan", str(config), "--mde", "0.05"]).output

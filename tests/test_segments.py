@@ -14,6 +14,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from click.testing import CliRunner
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
@@ -236,6 +237,18 @@ def test_cli_segment_option_equals_configured_segments(simulated, exposure_platf
         expected = reference["rows"][(r["name"], r["segment_value"])]
         assert r["p_value_adjusted"] == pytest.approx(expected["p_value_adjusted"], rel=1e-8)
         assert r["flagged"] == (r["name"] == "crashes" and r["segment_value"] == "android")
+
+
+def test_a_segment_given_as_a_string_in_python_is_one_column(simulated, exposure_platform, tmp_path):
+    """``segments="platform"`` was split into the one-letter columns p, l, a, ... (issue 9, defect 9)."""
+    events, exposures = simulated
+    write_logs(tmp_path, events, exposures)
+    result = iterate.analyze(write_config(tmp_path, metrics=METRICS), segments="platform")
+    listed = iterate.analyze(write_config(tmp_path, metrics=METRICS), segments=["platform"])
+    assert set(result.segments["segment"].unique()) == {"platform"}
+    assert_frame_equal(result.segments, listed.segments, check_exact=False, rel_tol=1e-12)
+    _, reference = exposure_platform
+    check_against_reference(result, reference)
 
 
 # --------------------------------------------------------------------------------------------

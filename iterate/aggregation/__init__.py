@@ -18,12 +18,12 @@ from iterate.aggregation.exposures import (
 from iterate.aggregation.quality import EventTimes, LogSummary, event_names, event_times, events_found, log_summaries
 from iterate.aggregation.quantiles import quantile_summaries
 from iterate.aggregation.ranges import metric_range
-from iterate.aggregation.spine import Spine, build_spine
+from iterate.aggregation.spine import Spine, build_spine, first_exposure
 from iterate.aggregation.unit_metrics import GroupMoments, Replicates, UnitMetrics, unit_metric_moments
 
 __all__ = [
     "Duplicates", "EventTimes", "ExposureCounts", "GroupMoments", "LogSummary", "Replicates", "Spine", "UnitMetrics",
     "build_spine", "count_exposures", "duplicate_events", "event_names", "event_times", "events_found",
-    "experiments_in_exposures", "log_summaries",
+    "experiments_in_exposures", "first_exposure", "log_summaries",
     "exposure_counts", "exposure_summary_query", "metric_range", "quantile_summaries", "unit_metric_moments",
 ]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from iterate.aggregation.conditions import conditions_sql
 from iterate.aggregation.ranges import metric_range
 from iterate.aggregation.spine import Spine
+from iterate.aggregation.unit_metrics import values_too_large
 from iterate.config import Experiment, Metric
 from iterate.engines import Engine
 from iterate.ingest import PreparedLogs, value_column
@@ -23,6 +24,10 @@ from iterate.templates import Parameters, Query, quote_identifier, render
 
 if TYPE_CHECKING:
     from iterate.stats import QuantileRanks, QuantileSummary
+
+_LARGEST_VALUE = 1e150
+"""Largest quantile value analyzed: the interval's standard error squares differences of values,
+which overflow a 64-bit float beyond about 1e154."""
 
 
 def quantile_summaries(
@@ -57,6 +62,10 @@ def quantile_summaries(
             upper=interval.get("upper") if units.get(variant, 0) >= 2 else None,
             alpha=experiment.alpha,
         )
+    bounds_found = [x for summary in summaries.values() for x in (summary.estimate, summary.lower, summary.upper)
+                    if x is not None]
+    if any(not abs(x) <= _LARGEST_VALUE for x in bounds_found):
+        raise values_too_large(metric, experiment)
     return summaries
 
 

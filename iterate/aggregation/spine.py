@@ -79,6 +79,15 @@ def build_spine(engine: Engine, experiment: Experiment, logs: PreparedLogs, *, m
                  first_exposure=started)
 
 
+def first_exposure(engine: Engine, experiment: Experiment, logs: PreparedLogs) -> datetime | None:
+    """The experiment's earliest exposure after its filters (experiment name, exposure event,
+    as-of, unit conditions), or ``None`` when they leave none; for messages when a spine is empty."""
+    parameters = Parameters(engine.dialect, "spine_")
+    exposure_filter = _exposure_filter(experiment, logs, parameters)
+    return engine.execute(render("first_exposure", engine.dialect, parameters.values, exposures=logs.exposures.view,
+                                 exposure_filter=exposure_filter)).first()[0]
+
+
 def _exposure_filter(experiment: Experiment, logs: PreparedLogs, parameters: Parameters) -> str:
     """The WHERE selecting the experiment's exposures: experiment name, exposure event, as-of, unit filters."""
     filters = []

@@ -10,6 +10,7 @@ CUPED) come from the same scan, and so do the exposure counts of the unit spine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from iterate.aggregation.ranges import (
 from iterate.aggregation.spine import Spine, covariate_column, segment_column
 from iterate.config import Experiment, Metric, Side
 from iterate.engines import Dialect, Engine
+from iterate.errors import DataError
 from iterate.ingest import PreparedLogs, value_column
 from iterate.metrics import UnitValue
 from iterate.templates import Parameters, quote_identifier, render
@@ -397,6 +399,7 @@ def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) 
     groups = []
     for index, metric in enumerate(metrics):
         m = f"m{index}"
+        _check_finite(row, m, metric, experiment)
         sums = _RowMoments(row, m)
         groups.append(GroupMoments(
             metric=metric.name,
@@ -412,6 +415,26 @@ def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) 
             cap=None if row.get(f"{m}_cap") is None else float(row[f"{m}_cap"]),
         ))
     return groups
+
+
+def _check_finite(row: dict[str, Any], m: str, metric: Metric, experiment: Experiment) -> None:
+    """Moments that overflowed a double (values near 1e300 square to infinity in the variance):
+    an input error naming the metric and its value columns, rather than statistics on infinities.
+    NaN and infinite values of the log itself were refused by the row checks of ingest."""
+    if any(key.startswith(f"{m}_") and isinstance(value, float) and not math.isfinite(value)
+           for key, value in row.items()):
+        raise values_too_large(metric, experiment)
+
+
+def values_too_large(metric: Metric, experiment: Experiment) -> DataError:
+    """The error for a metric whose values overflow a 64-bit float once squared or summed."""
+    columns = list(dict.fromkeys(value_column(experiment, side.value)[len("value:"):]
+                                 for side in metric.sides if side.value))
+    named = f"the values of column(s) {', '.join(f'`{c}`' for c in columns)}" if columns else "its per-unit values"
+    return DataError(
+        f"metric {metric.name}: {named} are too large to analyze (their sums or variance overflow a 64-bit "
+        "float); rescale the column (e.g. to thousands) or cap the values"
+    )
 
 
 def _number(row: dict[str, Any], key: str, default: float = 0.0) -> float:

@@ -17,6 +17,9 @@ Example:
 from __future__ import annotations
 
 import difflib
+import json
+import math
+import re
 from functools import cache
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -446,8 +449,9 @@ def _cap_problems(metric: Metric, where: str, kind: MetricKind | None) -> list[s
         problems.append(f"{where}: cap must be a number (cap = 1000) or a percentile (cap = {{ percentile = 0.99 }})")
     elif cap.percentile is not None and (not _is_number(cap.percentile) or not 0 < cap.percentile < 1):
         problems.append(f"{where}: cap percentile == {cap.percentile!r}, must be in (0, 1), such as 0.99")
-    elif cap.value is not None and not _is_number(cap.value):
-        problems.append(f"{where}: cap == {cap.value!r}, must be a number")
+    elif cap.value is not None and (not _is_number(cap.value) or not cap.value > 0):
+        problems.append(f"{where}: cap == {cap.value!r}, must be a number > 0 (the largest per-unit value kept, "
+                        "such as cap = 1000), or a percentile: cap = { percentile = 0.99 }")
     if kind is not None and not kind.cappable:
         from iterate.metrics import METRIC_KINDS
 
@@ -485,9 +489,26 @@ def _split_problems(experiment: Experiment) -> list[str]:
     if len(split) < 2:
         problems.append("[experiment] expected_split needs at least two variants (control and a treatment)")
     for variant, share in split.items():
-        if not _is_number(share) or share <= 0:
+        if not _is_number(share) or not 0 < share < math.inf:
             problems.append(f"[experiment] expected_split.{variant} == {share!r}, must be a positive number")
+    if not problems and abs(sum(split.values()) - 1) > _SPLIT_TOLERANCE:
+        problems.append(f"[experiment] expected_split sums to {sum(split.values()):.6g}, must sum to 1 (the share of "
+                        f"units planned for each variant); write {_scaled_split(split)}")
     return problems
+
+
+_SPLIT_TOLERANCE = 1e-6 * (1 + 1e-9)
+"""How far from 1 the shares of expected_split may sum (1e-6, and the rounding of ``1 - 1e-6``)."""
+
+
+def _scaled_split(split: Mapping[str, float]) -> str:
+    """The split divided by its sum, to 6 decimals, the last share making the sum exactly 1."""
+    total = sum(split.values())
+    names = list(split)
+    shares = {name: round(split[name] / total, 6) for name in names[:-1]}
+    shares[names[-1]] = round(1 - sum(shares.values()), 6)
+    keys = {name: name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name) for name in names}
+    return "expected_split = { " + ", ".join(f"{keys[name]} = {share:g}" for name, share in shares.items()) + " }"
 
 
 def _probability(where: str, value: object, *, example: str) -> list[str]:

@@ -43,7 +43,7 @@ def load_config(path: str | Path) -> Experiment:
     """
     config_path = Path(path)
     try:
-        text = config_path.read_text(encoding="utf-8")
+        text = config_path.read_text(encoding="utf-8-sig")  # a byte order mark (Windows editors) is dropped
     except FileNotFoundError:
         raise ConfigError(f"config file {config_path} does not exist; check the path") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -91,12 +91,14 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, o
 
     settings = {key: _experiment_value(key, value, problems) for key, value in section.items() if key in EXPERIMENT_KEYS}
     settings.update(name=section.get("name") or "unnamed", control=section.get("control") or "control")
+    events = _source(data.get("events"), "events", base_dir, problems)
+    exposures = _source(data.get("exposures"), "exposures", base_dir, problems)
     try:
         experiment = Experiment(
             metrics=tuple(metrics),
             exposure_event=exposure_event,
-            events=_source(data.get("events"), "events", base_dir, problems),
-            exposures=_source(data.get("exposures"), "exposures", base_dir, problems),
+            events=events,
+            exposures=exposures,
             event_columns=_column_map(columns.get("events", {}), "events", EVENT_COLUMNS, problems),
             exposure_columns=_column_map(columns.get("exposures", {}), "exposures", EXPOSURE_COLUMNS, problems),
             **settings,
@@ -105,7 +107,9 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, o
         reported = [p for p in error.problems if not (raw_metrics and p.startswith("no [[metrics]]"))]
         problems += [p for p in reported if p not in problems]
     if problems:
-        raise ConfigError(f"{origin} has {len(problems)} problem(s):", problems)
+        # the logs it names, for a caller to report their problems too (not the exposures of an exposure event)
+        logs = {"events": events, "exposures": None if exposure_event else exposures}
+        raise ConfigError(f"{origin} has {len(problems)} problem(s):", problems, logs=logs)
     return experiment
 
 

@@ -120,6 +120,12 @@ class Dialect(Protocol):
         """SQL turning a column of any accepted type class into a naive UTC timestamp (strings
         that cannot be parsed become null)."""
 
+    def is_not_finite(self, column: str) -> str:
+        """A condition true where the numeric ``column`` holds NaN or an infinity (false where null)."""
+
+    def try_cast(self, expression: str, column_type: str) -> str:
+        """``expression`` converted to the engine's type ``column_type``, null where it does not convert."""
+
 
 class Engine(Protocol):
     """A SQL engine that runs iterate's queries where the logs live."""
@@ -138,8 +144,14 @@ class Engine(Protocol):
     def describe(self, relation: str) -> dict[str, str]:
         """Column name to the engine's type name of a relation (quoted name)."""
 
-    def register_files(self, name: str, files: Sequence[str], file_format: FileFormat) -> str:
-        """Register files of one format as the view ``name`` (columns united by name); quoted name."""
+    def register_files(self, name: str, files: Sequence[str], file_format: FileFormat, *,
+                       text_columns: Sequence[str] = ()) -> str:
+        """Register files of one format as the view ``name`` (columns united by name); quoted name.
+
+        ``text_columns`` of a CSV are read as text, for the caller to convert: the types a CSV
+        reader detects come from a sample of the rows, and a later value that does not fit would
+        fail the query that reads it.
+        """
 
     def register_frame(self, name: str, frame: Any) -> str:
         """Register an in-memory Arrow table or pandas frame as the view ``name``, without copying it."""

@@ -111,6 +111,12 @@ class DuckDBDialect:
             return f"CAST(to_timestamp(CAST({column} AS DOUBLE)) AS TIMESTAMP)"
         return f"CAST(try_cast({column} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
+    def is_not_finite(self, column: str) -> str:
+        return f"NOT isfinite(CAST({column} AS DOUBLE))"
+
+    def try_cast(self, expression: str, column_type: str) -> str:
+        return f"TRY_CAST({expression} AS {column_type})"
+
 
 DUCKDB: Dialect = DuckDBDialect()
 

@@ -8,6 +8,7 @@ Every DuckDB exception is mapped here, in :func:`_translated`, and nowhere else.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,13 +80,15 @@ class DuckDBEngine:
             rows = self._con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
         return {row[0]: str(row[1]) for row in rows}
 
-    def register_files(self, name: str, files: Sequence[str], file_format: FileFormat) -> str:
+    def register_files(self, name: str, files: Sequence[str], file_format: FileFormat, *,
+                       text_columns: Sequence[str] = ()) -> str:
         self._release(name)
         with _translated(files=True):
             if file_format == "parquet":
                 relation = self._con.read_parquet(list(files), union_by_name=True)
             elif file_format == "csv":
-                relation = self._con.read_csv(list(files), union_by_name=True, header=True)
+                text = {column: "VARCHAR" for column in text_columns}
+                relation = self._con.read_csv(list(files), union_by_name=True, header=True, dtype=text or None)
             else:
                 relation = self._con.read_json(list(files), format="newline_delimited")
             relation.create_view(name, replace=True)
@@ -163,9 +166,10 @@ def _translated(*, files: bool) -> Iterator[None]:
 
     While a file is registered, described or written, any DuckDB error means it cannot be read
     or written (DuckDB raises many types for a malformed file): a :class:`DataError` carrying
-    DuckDB's first line, which the caller puts in context. During a query, a log that turns out unreadable
-    mid-scan (a malformed CSV row, a corrupt Parquet page) is a data error too; any other DuckDB
-    error is a bug of iterate and propagates.
+    what DuckDB says of it, which the caller puts in context. During a query, a log that turns
+    out unreadable mid-scan (a malformed CSV row past the sniffer's sample, a corrupt Parquet
+    page) is a data error too, naming the file, the line and what is wrong with it when DuckDB
+    tells; any other DuckDB error is a bug of iterate and propagates.
     """
     import duckdb
 
@@ -173,11 +177,42 @@ def _translated(*, files: bool) -> Iterator[None]:
         yield
     except duckdb.Error as error:
         if files:
-            raise DataError(_first_line(error)) from error
+            raise DataError(_described(error)) from error
         if isinstance(error, (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)):
+            line = _csv_line_error(str(error))
+            if line is not None:
+                raise DataError(f"cannot read {line}; fix or remove that line") from error
             raise DataError(f"the engine could not read the input logs: {_first_line(error)}; "
                             "fix or remove the offending file") from error
         raise
+
+
+def _described(error: Exception) -> str:
+    """What DuckDB says of a file it cannot read: the line at fault for a CSV, else its first line."""
+    line = _csv_line_error(str(error))
+    return f"cannot read {line}" if line is not None else _first_line(error)
+
+
+def _csv_line_error(text: str) -> str | None:
+    """``"<file>, line N: <what is wrong> (the line: '...')"`` from DuckDB's report of a CSV line it
+    cannot read, or ``None`` when ``text`` is not one."""
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    if line is None:
+        return None
+    file = re.search(r"^\s*file = (.+?)\s*$", text, re.MULTILINE)
+    original = re.search(r"^Original Line: ?(.*)$", text, re.MULTILINE)
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    converting = re.search(r'Error when converting column "(.+?)"\. (.+)', text)
+    if fields is not None:
+        what = f"{fields.group(2)} fields where the header has {fields.group(1)}"
+    elif converting is not None:
+        what = f"column `{converting.group(1)}`: {converting.group(2).rstrip('.')}"
+    else:
+        rest = [part.strip() for part in text.split("\n")[1:] if part.strip() and not part.startswith("Original Line")]
+        what = rest[0].rstrip(".") if rest else "malformed line"
+    where = f"{file.group(1)}, line {int(line.group(1)):,}" if file else f"line {int(line.group(1)):,}"
+    shown = f" (the line: {original.group(1)[:200]!r})" if original is not None else ""
+    return f"{where}: {what}{shown}"
 
 
 def _literal(text: str) -> str:

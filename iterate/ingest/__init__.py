@@ -16,6 +16,8 @@ from iterate.engines import Engine
 from iterate.errors import DataError
 from iterate.ingest.schema import (
     LogColumns,
+    ValueReaders,
+    condition_problems,
     PreparedLog,
     find_columns,
     normalized_view_query,
@@ -24,7 +26,7 @@ from iterate.ingest.schema import (
 )
 from iterate.ingest.sources import OpenedSource, open_source
 
-__all__ = ["PreparedLog", "PreparedLogs", "dimension", "prepare_logs", "value_column"]
+__all__ = ["PreparedLog", "PreparedLogs", "dimension", "log_problems", "prepare_logs", "value_column"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +50,13 @@ class PreparedLogs:
 
 @dataclass(frozen=True, slots=True)
 class _Contract:
-    """What one log must hold: default name -> the log's column, required and optional names."""
+    """What one log must hold: default name -> the log's column, required and optional names, and
+    the config table that maps its names (``[columns.events]`` for exposures taken from the events)."""
 
     mapping: Mapping[str, str]
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
+    section: str = "events"
 
 
 def value_column(experiment: Experiment, value: str) -> str:
@@ -72,21 +76,29 @@ def prepare_logs(
     """Open, validate and normalize both logs (only the events with ``events_only``, for planning:
     the exposures view is then the events view itself, to be replaced by the caller).
 
+    Every stage (open, read the schema, find the columns, check the rows) runs for each log whose
+    earlier stages succeeded, so that one message lists what can be found: a missing file does not
+    hide the other log's problems, nor a missing column the null ids of the columns found.
+
     Raises:
         DataError: listing every problem found in either log.
     """
     from_events = events_only or experiment.exposure_event is not None
-    opened = _open(engine, {"events": events} if from_events else {"events": events, "exposures": exposures})
-    if from_events:
+    sources = {"events": events} if from_events else {"events": events, "exposures": exposures}
+    opened, problems = _open(engine, sources)
+    if from_events and "events" in opened:
         opened["exposures"] = opened["events"]
-    available = _describe(engine, opened)
+    available = _describe(engine, opened, problems)
     exposure_dimensions, event_dimensions = _dimensions(experiment, available, from_events)
     contracts = {
         "events": _events_contract(experiment, event_dimensions),
         "exposures": _exposures_contract(experiment, exposure_dimensions, events_only, from_events),
     }
-    found = _columns(engine, opened, available, contracts)
-    rows = _rows(engine, opened, found, from_events)
+    found = _columns(engine, opened, available, contracts, problems)
+    problems += _condition_problems(experiment, found, opened, exposure_dimensions, from_events)
+    rows = _rows(engine, opened, found, from_events, _value_readers(experiment), problems)
+    if problems:
+        raise DataError(f"the input logs have {len(problems)} problem(s):", problems)
     views = _normalized_views(engine, opened, found, events_only, from_events)
     exposures_label = f"{opened['events'].label} (event {experiment.exposure_event})" if from_events else opened["exposures"].label
     return PreparedLogs(
@@ -98,8 +110,16 @@ def prepare_logs(
     )
 
 
-def _open(engine: Engine, sources: Mapping[str, Any]) -> dict[str, OpenedSource]:
-    """Register the logs by role, listing every source that cannot be opened."""
+def log_problems(engine: Engine, sources: Mapping[str, Any]) -> list[str]:
+    """What prevents reading the logs at all (a missing or unreadable file, a bad table), without
+    an experiment: reported beside the problems of a configuration that cannot be loaded."""
+    opened, problems = _open(engine, {role: source for role, source in sources.items() if source is not None})
+    _describe(engine, opened, problems)
+    return problems
+
+
+def _open(engine: Engine, sources: Mapping[str, Any]) -> tuple[dict[str, OpenedSource], list[str]]:
+    """Register the logs by role: those opened, and a problem for every source that cannot be."""
     problems: list[str] = []
     opened: dict[str, OpenedSource] = {}
     for role, source in sources.items():
@@ -107,34 +127,40 @@ def _open(engine: Engine, sources: Mapping[str, Any]) -> dict[str, OpenedSource]
             opened[role] = open_source(engine, source, role)
         except DataError as error:
             problems.append(str(error))
-    if problems:
-        raise DataError("cannot read the input logs:", problems)
-    return opened
+    return opened, problems
 
 
-def _describe(engine: Engine, opened: Mapping[str, OpenedSource]) -> dict[str, dict[str, str]]:
-    """Column name to type of each log (a malformed file surfaces when its schema is read)."""
-    problems: list[str] = []
+def _describe(engine: Engine, opened: Mapping[str, OpenedSource], problems: list[str]) -> dict[str, dict[str, str]]:
+    """Column name to type of each log that can be read (a malformed file surfaces when its schema
+    is read: a problem, and the log is left out)."""
     available = {}
     for role, source in opened.items():
         try:
-            available[role] = engine.describe(source.view)
+            # a CSV is registered as text: its columns have the types detected from its first rows
+            available[role] = (dict(source.declared_types) if source.declared_types is not None
+                               else engine.describe(source.view))
         except DataError as error:
-            problems.append(f"{source.label}: cannot read the file: {error}")
-    if problems:
-        raise DataError("the input logs cannot be read:", problems)
+            problem = f"{source.label}: cannot read the file: {error}"
+            if problem not in problems:  # the events read twice, as exposures, with exposure_event
+                problems.append(problem)
     return available
 
 
 def _dimensions(experiment: Experiment, available: Mapping[str, Mapping[str, str]],
                 from_events: bool) -> tuple[set[str], set[str]]:
     """Dimension columns read from the exposures (unit filters, segments, covariates found
-    there) and from the events (metric filters, and the unit dimensions the exposures lack)."""
+    there) and from the events (metric filters, and the unit dimensions the exposures lack).
+    When the exposures log cannot be read, only the unit dimensions the events have are read there."""
     metric_dimensions = {condition.column for metric in experiment.metrics for side in metric.sides
                          for condition in side.where}
     unit_dimensions = {condition.column for condition in experiment.where} | set(experiment.segments)
-    exposure_dimensions = ({c for c in unit_dimensions if _has(available["exposures"], c)}
-                           if not from_events else set())
+    if from_events:
+        exposure_dimensions = set()
+    elif "exposures" not in available:
+        exposure_dimensions = set()
+        unit_dimensions = {c for c in unit_dimensions if _has(available.get("events", {}), c)}
+    else:
+        exposure_dimensions = {c for c in unit_dimensions if _has(available["exposures"], c)}
     exposure_dimensions |= {m.covariate for m in experiment.metrics if m.covariate is not None}
     return exposure_dimensions, metric_dimensions | (unit_dimensions - exposure_dimensions)
 
@@ -162,43 +188,87 @@ def _exposures_contract(experiment: Experiment, dimensions: set[str], events_onl
         mapping = {**{key: experiment.event_columns[key] for key in ("user_id", "timestamp", "variant", "experiment", "event")},
                    **{dimension(c): c for c in covariates}}
         return _Contract(mapping, ("user_id", "variant", "timestamp", "event", *(dimension(c) for c in covariates)),
-                         ("experiment",))
+                         ("experiment",), section="events")
     mapping = {**experiment.exposure_columns, **{dimension(c): c for c in dimensions}}
     return _Contract(mapping, ("user_id", "variant", "timestamp", *(dimension(c) for c in sorted(dimensions))),
-                     ("experiment",))
+                     ("experiment",), section="exposures")
 
 
 def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapping[str, Mapping[str, str]],
-             contracts: Mapping[str, _Contract]) -> dict[str, LogColumns]:
-    """Each log's columns for its contract; every missing column and unusable type is reported."""
-    problems: list[str] = []
+             contracts: Mapping[str, _Contract], problems: list[str]) -> dict[str, LogColumns]:
+    """The columns for its contract of each log that could be read; every missing column and
+    unusable type is added to ``problems``."""
     found: dict[str, LogColumns] = {}
     for role, contract in contracts.items():
+        if role not in available:
+            continue
         source = opened[role]
         columns, missing = find_columns(engine, available[role], contract.mapping, contract.required,
-                                        contract.optional, role, source.label)
+                                        contract.optional, contract.section, source.label,
+                                        as_text=source.declared_types is not None)
         numeric = tuple(name for name in columns.names if name.startswith("value:"))
         problems += missing + type_problems(columns, source.label, numeric)
         found[role] = columns
-    if problems:
-        raise DataError("the input logs do not match the data contract:", problems)
     return found
 
 
-def _rows(engine: Engine, opened: Mapping[str, OpenedSource], found: Mapping[str, LogColumns],
-          from_events: bool) -> dict[str, int | None]:
-    """Row counts, and every row breaking the contract (null ids, unparseable timestamps)."""
+def _condition_problems(experiment: Experiment, found: Mapping[str, LogColumns], opened: Mapping[str, OpenedSource],
+                        exposure_dimensions: set[str], from_events: bool) -> list[str]:
+    """Every ``where`` value that its column's type cannot be compared with, naming the config key."""
+    sites = [("[experiment] where", condition,
+              "exposures" if condition.column in exposure_dimensions and not from_events else "events")
+             for condition in experiment.where]
+    for position, metric in enumerate(experiment.metrics, start=1):
+        for side in metric.sides:
+            part = ("numerator " if side is metric.numerator else "denominator " if side is metric.denominator else "")
+            key = f"[[metrics]] #{position} ({metric.name}) {part}where"
+            sites += [(key, condition, "events") for condition in side.where]
     problems: list[str] = []
+    for key, condition, role in sites:
+        if role not in found:
+            continue
+        for problem in condition_problems(key, condition, dimension(condition.column), found[role], opened[role].label):
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def _rows(engine: Engine, opened: Mapping[str, OpenedSource], found: Mapping[str, LogColumns],
+          from_events: bool, values: Mapping[str, ValueReaders], problems: list[str]) -> dict[str, int | None]:
+    """Row counts of the logs whose columns were found, and every row breaking the contract (null
+    ids, unparseable timestamps, NaN or infinite values that the metrics read) in the columns found,
+    added to ``problems``."""
     rows: dict[str, int | None] = {}
     for role, not_null in (("events", ("user_id", "timestamp")), ("exposures", ("user_id", "variant", "timestamp"))):
-        if role == "exposures" and from_events:
-            rows[role] = rows["events"]
+        if role not in found:
             continue
-        rows[role], row_issues = row_problems(engine, opened[role], found[role], not_null, opened[role].label)
+        if role == "exposures" and from_events:
+            rows[role] = rows.get("events")
+            continue
+        rows[role], row_issues = row_problems(engine, opened[role], found[role], not_null, opened[role].label,
+                                              values if role == "events" else None)
         problems += row_issues
-    if problems:
-        raise DataError("the input logs have invalid rows:", problems)
     return rows
+
+
+def _value_readers(experiment: Experiment) -> dict[str, ValueReaders]:
+    """The events log's value columns (normalized names) with the metrics and events reading them."""
+    metrics: dict[str, list[str]] = {}
+    events: dict[str, list[str] | None] = {}
+    for metric in experiment.metrics:
+        for side in metric.sides:
+            if not side.value:
+                continue
+            column = value_column(experiment, side.value)
+            metrics.setdefault(column, [])
+            if metric.name not in metrics[column]:
+                metrics[column].append(metric.name)
+            names = events.setdefault(column, [])
+            if names is not None and not side.event:
+                events[column] = None  # read on every row
+            elif names is not None and side.event not in names:
+                names.append(side.event)
+    return {column: ValueReaders(tuple(names), tuple(events[column] or ())) for column, names in metrics.items()}
 
 
 def _normalized_views(engine: Engine, opened: Mapping[str, OpenedSource], found: Mapping[str, LogColumns],

@@ -9,6 +9,7 @@ registered zero-copy, so the events never become Python objects. Sources are ope
 from __future__ import annotations
 
 import glob as globbing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,16 +28,26 @@ _FORMATS: dict[str, FileFormat] = {
     ".json": "ndjson",
 }
 _DATABASE_SUFFIXES = (".duckdb", ".db", ".ddb")
+_DATE_TIMES = ("timestamp", "time")  # CSV columns read with their detected type (and format), not as text
 
 
 @dataclass(frozen=True, slots=True)
 class OpenedSource:
-    """A log registered in the engine under ``view`` (already quoted), with what it came from."""
+    """A log registered in the engine under ``view`` (already quoted), with what it came from.
+
+    A CSV log is registered with its columns as text, but for the dates and times the reader
+    recognizes (whose formats it detected), and ``declared_types`` holds the types the engine
+    detects from its first rows: ingest converts each column it reads with a cast that gives null
+    where a value does not convert, and counts those values as row problems (with examples), so
+    that a bad value past the sniffer's sample is reported with the others instead of failing a
+    query halfway through the log.
+    """
 
     view: str
     label: str
     kind: Literal["parquet", "csv", "ndjson", "duckdb", "frame"]
     files: tuple[str, ...] = ()
+    declared_types: Mapping[str, str] | None = None
 
 
 def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
@@ -95,27 +106,48 @@ def _open_files(engine: Engine, path: str, role: str, view: str) -> OpenedSource
     (file_format,) = formats
     try:
         quoted = engine.register_files(view, files, file_format)
-        columns = list(engine.describe(quoted)) if file_format == "csv" else []
+        declared = engine.describe(quoted) if file_format == "csv" else None
     except DataError as error:
         raise DataError(f"{role}: cannot read {path} as {file_format}: {error}") from error
-    if file_format == "csv":
-        _check_csv_header(files[0], columns, role)
-    return OpenedSource(view=quoted, label=path, kind=file_format, files=files)
+    if declared is not None:
+        _check_csv_header(files[0], list(declared), role)
+        try:
+            text = [column for column, kind in declared.items() if engine.dialect.type_class(kind) not in _DATE_TIMES]
+            quoted = engine.register_files(view, files, file_format, text_columns=text)
+        except DataError as error:
+            raise DataError(f"{role}: cannot read {path} as {file_format}: {error}") from error
+    return OpenedSource(view=quoted, label=path, kind=file_format, files=files, declared_types=declared)
+
+
+_CSV_DELIMITERS = ",;\t|"
+_CSV_SAMPLE_LINES = 50
 
 
 def _check_csv_header(file: str, columns: list[str], role: str) -> None:
-    """Catch a CSV whose rows disagree with its header, which DuckDB's sniffer may silently misread."""
+    """Catch a CSV whose rows disagree with its header, which DuckDB's sniffer may silently misread.
+
+    The header is read as the engine would: a UTF-8 byte order mark dropped, the delimiter sniffed
+    from the first lines (``,``, ``;``, tab or ``|``; the suffix's, tab for ``.tsv``, when the lines
+    do not tell). A header whose names are not all among the columns the engine found means that
+    the rows do not split like the header (a field too many, another delimiter in the rows).
+    """
     import csv
     import gzip
 
     opener = gzip.open if file.endswith(".gz") else open
     try:
-        with opener(file, "rt", encoding="utf-8", newline="") as stream:
-            sample = stream.readline()
+        with opener(file, "rt", encoding="utf-8-sig", newline="") as stream:
+            lines = [line for line, _ in zip(stream, range(_CSV_SAMPLE_LINES))]
     except (OSError, UnicodeDecodeError) as error:
         raise DataError(f"{role}: cannot read {file}: {error}") from None
+    if not lines:
+        return
     delimiter = "\t" if ".tsv" in Path(file).suffixes else ","
-    header = [name.strip() for name in next(csv.reader([sample], delimiter=delimiter), [])]
+    try:
+        delimiter = csv.Sniffer().sniff("".join(lines), delimiters=_CSV_DELIMITERS).delimiter
+    except csv.Error:
+        pass  # a single column, or lines that agree on no delimiter: the suffix's
+    header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter), [])]
     if header and not set(header) <= {name.strip() for name in columns}:
         raise DataError(
             f"{role}: {file} does not parse consistently with its header ({', '.join(header)}): the reader "

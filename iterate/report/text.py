@@ -4,6 +4,7 @@ the plan and the calibration as tables. Rendered from the result's document only
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import time
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -85,6 +86,10 @@ def _segment_table(rows: Sequence[Row]) -> str:
 def _notes(rows: Sequence[Row]) -> list[str]:
     notes = []
     for row in rows:
+        if row["relative_effect"] is None and row["control_mean"] is not None and row["control_mean"] <= 0:
+            notes.append(f"{row['name']} ({row['variant']}): no relative effect: the control mean "
+                         f"{row['control_mean']:.4g} is not positive, and a ratio to it would misstate the "
+                         "direction of the effect; read the absolute effect")
         if row["missing_units"]:
             notes.append(f"{row['name']} ({row['variant']}): {row['missing_units']:,} units without a value left out "
                          f"({row['missing_control']:,} control, {row['missing_treatment']:,} treatment)")
@@ -95,13 +100,16 @@ def _notes(rows: Sequence[Row]) -> list[str]:
 
 
 def _timeline(points: Sequence[Row]) -> str:
+    # a look at midnight shows its date; another (the data end) its time too
+    days = [f"{p['day']:%Y-%m-%d}" if p["day"].time() == time() else f"{p['day']:%Y-%m-%d %H:%M}" for p in points]
+    width = max([10, *map(len, days)])
     lines = ["Timeline (cumulative; always-valid = valid however often it was looked at):", "",
-             f"{'day':<11} {'metric':<22} {'variant':<10} {'n ctl/trt':>15} {'effect':>10} "
+             f"{'day':<{width}} {'metric':<22} {'variant':<10} {'n ctl/trt':>15} {'effect':>10} "
              f"{'fixed CI':>22} {'always-valid CI':>22} {'p (always-valid)':>16}"]
-    for p in points:
+    for p, day in zip(points, days):
         always_valid_p = p["always_valid_p_value"]
         lines.append(
-            f"{p['day']:%Y-%m-%d} {p['metric']:<22} {p['variant']:<10} {p['n_control']:>7,}/{p['n_treatment']:<7,} "
+            f"{day:<{width}} {p['metric']:<22} {p['variant']:<10} {p['n_control']:>7,}/{p['n_treatment']:<7,} "
             f"{p['effect']:>+10.4g} {_interval(p['ci_low'], p['ci_high']):>22} "
             f"{_interval(p['always_valid_ci_low'], p['always_valid_ci_high']):>22} "
             f"{'n/a' if always_valid_p is None else format(always_valid_p, '.3g'):>16}"
@@ -115,6 +123,7 @@ def _plan(plan: Row, *, color: bool) -> str:
         f"{plan['experiment']}: plan from the baseline {plan['baseline_start']:%Y-%m-%d} to {plan['baseline_end']:%Y-%m-%d}",
         f"  {plan['daily_units']:,.0f} new eligible units a day, {plan['arms']} arms, alpha = {plan['alpha']}, "
         f"power = {plan['power']:.0%}",
+        *_shortened_baseline(plan),
         "",
         f"{'metric':<24} {'role':<10} {'mean':>10} {'sd':>10} {'cuped r':>8} {'alpha':>7} "
         f"{'units/arm' if planning_units else 'MDE':>10}",
@@ -135,6 +144,14 @@ def _plan(plan: Row, *, color: bool) -> str:
         lines.append(f"In {plan['days']} days: {plan['units_per_arm']:,} units per arm; the MDE column is the relative "
                      "effect each metric detects with the planned power.")
     return "\n".join(lines) + "\n"
+
+
+def _shortened_baseline(plan: Row) -> list[str]:
+    if not plan.get("baseline_shortened"):
+        return []
+    held = (plan["baseline_end"] - plan["baseline_start"]).total_seconds() / 86400
+    return [f"  note: the log holds only {held:.1f} days, all used as the baseline; --baseline-days asked for "
+            f"{plan['requested_baseline_days']}"]
 
 
 def _calibration(calibration: Row, *, color: bool) -> str:

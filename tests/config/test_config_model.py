@@ -80,3 +80,51 @@ def test_the_old_engine_key_names_the_new_one(tmp_path):
 def test_inference_both_adds_the_bayesian_view():
     document = {**MINIMAL, "experiment": {**MINIMAL["experiment"], "inference": "both"}}
     assert parse_config(document).inference == "both"
+
+
+@pytest.mark.parametrize("split", [{"control": 0.5, "treatment": 0.6}, {"control": 0.33, "a": 0.33, "b": 0.33},
+                                   {"control": 1, "treatment": 1}])
+def test_a_split_must_sum_to_1(split):
+    with pytest.raises(ConfigError, match=r"expected_split sums to .*, must sum to 1"):
+        Experiment(name="exp", control="control", expected_split=split,
+                   metrics=(Metric(name="conversion", type="proportion", event="purchase"),))
+
+
+@pytest.mark.parametrize("split", [{"control": 1 / 3, "a": 1 / 3, "b": 1 / 3}, {"control": 0.333333, "a": 0.333333, "b": 0.333333},
+                                   {"control": 0.34, "a": 0.33, "b": 0.33}, {"control": 0.5, "treatment": 0.5}])
+def test_a_split_summing_to_1_within_1e6_is_accepted(split):
+    experiment = Experiment(name="exp", control="control", expected_split=split,
+                            metrics=(Metric(name="conversion", type="proportion", event="purchase"),))
+    assert experiment.expected_split == split
+
+
+def test_the_suggested_split_sums_to_1_and_is_accepted():
+    with pytest.raises(ConfigError) as raised:
+        parse_config({**MINIMAL, "experiment": {**MINIMAL["experiment"],
+                                                "expected_split": {"control": 2, "b": 2, "c": 2}}})
+    suggestion = raised.value.problems[0].split("write ", 1)[1]
+    import tomllib
+
+    split = tomllib.loads(suggestion)["expected_split"]
+    assert split == {"control": 0.333333, "b": 0.333333, "c": 0.333334}
+    parse_config({**MINIMAL, "experiment": {**MINIMAL["experiment"], "expected_split": split}})
+
+
+@pytest.mark.parametrize("cap", [-5, 0])
+def test_a_fixed_cap_must_be_positive(cap):
+    from iterate.config import Cap
+
+    with pytest.raises(ConfigError, match=r"cap == .*must be a number > 0"):
+        Experiment(name="exp", control="control",
+                   metrics=(Metric(name="revenue", type="mean", event="purchase", value="value", cap=Cap(value=cap)),))
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path):
+    """Was "Invalid statement at line 1": Windows editors save UTF-8 with a BOM."""
+    from helpers import config_text
+    from iterate.config import load_config
+
+    path = tmp_path / "experiment.toml"
+    path.write_text(config_text(), encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert load_config(path).name == "exp"

@@ -120,10 +120,23 @@ def test_unreadable_files_become_data_errors_and_sql_bugs_propagate(engine, tmp_
     csv.write_text("\n".join(lines) + "\n")
     view = engine.register_files("logs", [str(csv)], "csv")
     assert engine.describe(view) == {"user_id": "BIGINT", "value": "BIGINT"}
-    with pytest.raises(DataError, match=r"^the engine could not read the input logs: .*"
-                                        r"fix or remove the offending file$") as caught:
+    # the message names the file, the line, the column and the value (issue 9, defect 5)
+    with pytest.raises(DataError, match=r"^cannot read .*late\.csv, line 50,002: column `value`: .*\"oops\".* "
+                                        r"\(the line: '50000,oops'\); fix or remove that line$") as caught:
         run(engine, f"SELECT sum(value) FROM {view}")
     assert isinstance(caught.value.__cause__, (duckdb.ConversionException, duckdb.InvalidInputException))
+    # read as text, the same file scans to the end: the caller converts and counts the bad values
+    text = engine.register_files("logs", [str(csv)], "csv", text_columns=["user_id", "value"])
+    assert engine.describe(text) == {"user_id": "VARCHAR", "value": "VARCHAR"}
+    assert run(engine, f"SELECT count(*) FILTER (WHERE TRY_CAST(value AS DOUBLE) IS NULL) FROM {text}").first() == (1,)
+
+    # a line with a field too many, past the sample: the file, the line, the fields and the line itself
+    lines = ["user_id,value", *(f"{i},{i}" for i in range(50_000)), "50000,1,2", "50001,1"]
+    csv.write_text("\n".join(lines) + "\n")
+    view = engine.register_files("logs", [str(csv)], "csv", text_columns=["user_id", "value"])
+    with pytest.raises(DataError, match=r"^cannot read .*late\.csv, line 50,002: 3 fields where the header has 2 "
+                                        r"\(the line: '50000,1,2'\); fix or remove that line$"):
+        run(engine, f"SELECT count(*) FILTER (WHERE user_id IS NULL) FROM {view}")
 
     with pytest.raises(duckdb.BinderException, match="no_such_column") as caught:
         run(engine, f"SELECT no_such_column FROM {view}")

@@ -110,6 +110,46 @@ def test_file_formats(tmp_path, baseline, fmt):
     assert_same_rows(metric_rows(result), baseline)
 
 
+def _write_csv(frame: pl.DataFrame, path, *, separator: str = ",", bom: bool = False):
+    text = frame.write_csv(separator=separator)
+    path.write_text(text, encoding="utf-8-sig" if bom else "utf-8")
+    return path
+
+
+@pytest.mark.parametrize("separator, bom", [(",", True), (";", False), (";", True), ("\t", False), ("|", False)],
+                         ids=["bom", "semicolon", "semicolon_bom", "tab_in_csv", "pipe"])
+def test_csv_dialects_the_engine_reads(tmp_path, baseline, separator, bom):
+    """A CSV saved with a UTF-8 byte order mark (Excel, Windows) or another delimiter was refused
+    by the header check although the engine reads it."""
+    events = _write_csv(EVENTS, tmp_path / "events.csv", separator=separator, bom=bom)
+    exposures = _write_csv(EXPOSURES, tmp_path / "exposures.csv", separator=separator, bom=bom)
+    config = write_config(tmp_path, metrics=METRICS, events=events.name, exposures=exposures.name)
+    assert_same_rows(metric_rows(analyze_with_hashes(config, events, exposures)), baseline)
+
+
+def test_csv_date_formats_the_reader_detects_are_kept(tmp_path, baseline):
+    """CSV columns are read as text and converted (issue 9, defect 5), except dates and times, whose
+    format the reader detected (day-first here, which no cast from text would parse)."""
+    events = EVENTS.with_columns(pl.col("timestamp").dt.strftime("%d-%m-%Y %H:%M:%S"))
+    events_path = _write_csv(events, tmp_path / "events.csv")
+    exposures_path = _write_csv(EXPOSURES, tmp_path / "exposures.csv")
+    config = write_config(tmp_path, metrics=METRICS, events=events_path.name, exposures=exposures_path.name)
+    assert_same_rows(metric_rows(analyze_with_hashes(config, events_path, exposures_path)), baseline)
+
+
+@pytest.mark.parametrize("header, rows", [
+    ("user_id,timestamp,event,value", "u1;2026-01-05T10:00:00;purchase;1\nu2;2026-01-05T11:00:00;purchase;2\n"),
+    ("user_id;timestamp;event;value", "u1,2026-01-05T10:00:00,purchase,1\nu2,2026-01-05T11:00:00,purchase,2\n"),
+    ("user_id,timestamp,event", "u1,2026-01-05T10:00:00,purchase,1\nu2,2026-01-05T11:00:00,purchase,2\n"),
+], ids=["semicolon_rows", "semicolon_header", "field_too_many"])
+def test_csv_rows_disagreeing_with_the_header_are_still_refused(tmp_path, header, rows):
+    (tmp_path / "events.csv").write_text(f"{header}\n{rows}", encoding="utf-8")
+    write_frame(EXPOSURES, tmp_path / "exposures.parquet")
+    config = write_config(tmp_path, metrics=METRICS[:1], events="events.csv")
+    with pytest.raises(iterate.DataError, match="does not parse consistently with its header"):
+        iterate.analyze(config)
+
+
 def _write_parts(folder, frame, parts):
     size = -(-frame.height // parts)
     for index in range(parts):

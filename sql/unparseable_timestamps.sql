@@ -1,7 +1,0 @@
--- Up to three timestamp values of a log that cannot be parsed, quoted in the error message.
--- Slots: {raw} the log's timestamp column; {converted} its conversion to a timestamp (null when
--- it cannot be parsed); {source} the raw relation.
-SELECT DISTINCT CAST({raw} AS {dialect.text_type})
-FROM {source}
-WHERE {raw} IS NOT NULL AND {converted} IS NULL
-LIMIT 3
