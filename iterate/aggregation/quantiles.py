@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from iterate.aggregation.conditions import conditions_sql
 from iterate.aggregation.ranges import metric_range
 from iterate.aggregation.spine import Spine
+from iterate.aggregation.unit_metrics import non_finite_error
 from iterate.aggregation.unit_metrics import values_too_large
 from iterate.config import Experiment, Metric
 from iterate.engines import Engine
@@ -44,7 +45,10 @@ def quantile_summaries(
     parameters = Parameters(engine.dialect)
     metric_events = _metric_events(engine, experiment, logs, spine, variants, metric, parameters)
     probability = float(metric.quantile)
-    estimates = _estimates(engine, metric_events, spine, parameters.copy(), probability)
+    try:
+        estimates = _estimates(engine, metric_events, spine, parameters.copy(), probability)
+    except _NonFiniteValues:
+        raise non_finite_error(engine, experiment, logs, metric) from None
     if not estimates:
         return {variant: QuantileSummary(0, 0, probability, None, None, None, experiment.alpha) for variant in variants}
     units, ranks = _rank_bounds(engine, metric_events, spine, parameters.copy(), estimates, probability, experiment.alpha)
@@ -95,10 +99,17 @@ def _metric_events(engine: Engine, experiment: Experiment, logs: PreparedLogs, s
 def _estimates(engine: Engine, metric_events: Query, spine: Spine, parameters: Parameters,
                probability: float) -> dict[str, tuple[float, int]]:
     """Pass 1: each variant's sample quantile and number of events."""
-    estimate = engine.dialect.quantile('"value"', parameters.bind(probability))
+    estimate = engine.dialect.quantile(_VALUE, parameters.bind(probability))
     query = render("quantile_estimates", engine.dialect, {**spine.parameters, **parameters.values},
-                   metric_events=metric_events, estimate=estimate)
-    return {row[0]: (float(row[1]), int(row[2])) for row in engine.execute(query).values}
+                   metric_events=metric_events, estimate=estimate, non_finite=engine.dialect.is_not_finite(_VALUE))
+    rows = engine.execute(query).values
+    if any(row[3] for row in rows):
+        raise _NonFiniteValues
+    return {row[0]: (float(row[1]), int(row[2])) for row in rows}
+
+
+class _NonFiniteValues(Exception):
+    """The metric's event values hold NaN or infinities (raised inside this module only)."""
 
 
 def _rank_bounds(engine: Engine, metric_events: Query, spine: Spine, parameters: Parameters,

@@ -36,7 +36,7 @@ from iterate.aggregation.spine import Spine, covariate_column, segment_column
 from iterate.config import Experiment, Metric, Side
 from iterate.engines import Dialect, Engine
 from iterate.errors import DataError
-from iterate.ingest import PreparedLogs, value_column
+from iterate.ingest import PreparedLogs, non_finite_values, value_column
 from iterate.metrics import UnitValue
 from iterate.templates import Parameters, quote_identifier, render
 
@@ -315,7 +315,10 @@ def unit_metric_moments(
     rows = engine.execute(_render(query, spine, variants, replicates, exposure_segments, conditions)).dicts()
     moments = [row for row in rows if row["row_kind"] == "moments"]
     exposures = exposure_counts([row for row in rows if row["row_kind"] == "exposures"], exposure_segments)
-    groups = [group for row in moments for group in _groups(row, query.metrics, experiment)]
+    try:
+        groups = [group for row in moments for group in _groups(row, query.metrics, experiment)]
+    except _NonFinite as non_finite:
+        raise non_finite_error(engine, experiment, logs, non_finite.metric) from None
     overall = [row for row in moments if row.get("replicate") is None
                and all(row.get(f"grouping:{s}".lower(), 1) == 1 for s in experiment.segments)]
     return UnitMetrics(groups, exposures, {row["variant"]: int(row["units_with_events"] or 0) for row in overall})
@@ -417,13 +420,29 @@ def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) 
     return groups
 
 
+class _NonFinite(Exception):
+    """A moment of ``metric`` is NaN or infinite (raised inside this module only)."""
+
+    def __init__(self, metric: Metric) -> None:
+        super().__init__(metric.name)
+        self.metric = metric
+
+
 def _check_finite(row: dict[str, Any], m: str, metric: Metric, experiment: Experiment) -> None:
-    """Moments that overflowed a double (values near 1e300 square to infinity in the variance):
-    an input error naming the metric and its value columns, rather than statistics on infinities.
-    NaN and infinite values of the log itself were refused by the row checks of ingest."""
+    """A moment that is NaN or infinite: NaN or infinite values in the log, or values near 1e300
+    whose squares overflow a double."""
     if any(key.startswith(f"{m}_") and isinstance(value, float) and not math.isfinite(value)
            for key, value in row.items()):
-        raise values_too_large(metric, experiment)
+        raise _NonFinite(metric)
+
+
+def non_finite_error(engine: Engine, experiment: Experiment, logs: PreparedLogs, metric: Metric) -> DataError:
+    """The input error behind a non-finite moment of ``metric``: the NaN or infinite values of the
+    log (counted now, per column, with the metrics reading them), else values too large."""
+    problems = non_finite_values(engine, experiment, logs)
+    if problems:
+        return DataError(f"the input logs have {len(problems)} problem(s):", problems)
+    return values_too_large(metric, experiment)
 
 
 def values_too_large(metric: Metric, experiment: Experiment) -> DataError:

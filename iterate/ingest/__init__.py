@@ -17,6 +17,7 @@ from iterate.errors import DataError
 from iterate.ingest.schema import (
     LogColumns,
     ValueReaders,
+    non_finite_problems,
     condition_problems,
     PreparedLog,
     find_columns,
@@ -26,7 +27,8 @@ from iterate.ingest.schema import (
 )
 from iterate.ingest.sources import OpenedSource, open_source
 
-__all__ = ["PreparedLog", "PreparedLogs", "dimension", "log_problems", "prepare_logs", "value_column"]
+__all__ = ["PreparedLog", "PreparedLogs", "dimension", "log_problems", "non_finite_values", "prepare_logs",
+           "value_column"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,3 +297,8 @@ def _normalized_views(engine: Engine, opened: Mapping[str, OpenedSource], found:
 
 def _has(available: Mapping[str, str], column: str) -> bool:
     return column in available or column.lower() in {name.lower() for name in available}
+
+
+def non_finite_values(engine: Engine, experiment: Experiment, logs: PreparedLogs) -> list[str]:
+    """NaN and infinite values of the events log that the metrics read, one problem per column."""
+    return non_finite_problems(engine, logs.events, _value_readers(experiment))

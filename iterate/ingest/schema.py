@@ -244,7 +244,9 @@ def row_problems(
     if source.kind == "parquet" and "unparseable_timestamp" not in checks and "epoch_out_of_range" not in checks:
         footer = _footer_null_counts(engine, source, columns, not_null)
         if footer is not None:
-            counts, checks = dict(footer), {}
+            # no scan is needed for the rest: NaN and infinities, which footers do not count, are
+            # then found by the analysis (a non-finite moment: see non_finite_problems)
+            counts, checks, finite = dict(footer), {}, {}
     checks |= finite
     if checks:
         fragments = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {quote_identifier(name)}"
@@ -289,13 +291,36 @@ def row_problems(
     for default, readers in (values or {}).items():
         bad = counts.get(f"not_finite:{default}") or 0
         if bad:
-            among = f" (among the {', '.join(readers.events)} events)" if readers.events else ""
-            problems.append(
-                f"{label}: {bad:,} value(s) in column `{columns.names[default]}`{among} are NaN or infinite, read by "
-                f"metric(s) {', '.join(readers.metrics)}; drop those rows or fill them with a number "
-                "(or leave them empty) before the analysis"
-            )
+            problems.append(_non_finite_problem(label, columns.names[default], bad, readers))
     return counts.get("rows"), problems
+
+
+def _non_finite_problem(label: str, column: str, count: int, readers: ValueReaders) -> str:
+    among = f" (among the {', '.join(readers.events)} events)" if readers.events else ""
+    return (f"{label}: {count:,} value(s) in column `{column}`{among} are NaN or infinite, read by "
+            f"metric(s) {', '.join(readers.metrics)}; drop those rows or fill them with a number "
+            "(or leave them empty) before the analysis")
+
+
+def non_finite_problems(engine: Engine, log: PreparedLog, values: Mapping[str, ValueReaders]) -> list[str]:
+    """NaN and infinite values the metrics read, counted on the normalized log: asked only when an
+    analysis met a non-finite moment, so that a clean Parquet log costs no scan for them."""
+    parameters = Parameters(engine.dialect)
+    checks = {}
+    for default, readers in values.items():
+        condition = engine.dialect.is_not_finite(quote_identifier(default))
+        if readers.events:
+            condition = f'"event" IN ({", ".join(parameters.bind(name) for name in readers.events)}) AND {condition}'
+        checks[default] = condition
+    if not checks:
+        return []
+    fragments = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {quote_identifier(name)}"
+                          for name, condition in checks.items())
+    query = render("column_problems", engine.dialect, parameters.values, checks=fragments, source=log.view)
+    counts = dict(zip(["rows", *checks], engine.execute(query).first()))
+    return [_non_finite_problem(log.label, log.columns.names.get(default, default[len("value:"):]), counts[default],
+                                values[default])
+            for default in checks if counts[default]]
 
 
 def _finite_checks(engine: Engine, columns: LogColumns, values: Mapping[str, ValueReaders],
