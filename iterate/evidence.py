@@ -88,7 +88,7 @@ def with_no_data(rows: Sequence[MetricResult], reasons: Mapping[str, str]) -> li
 def evidence_check(reasons: Mapping[str, str], window: str | None) -> Check:
     """A failed check naming every metric without evidence (a warning: the decision already keeps
     such metrics from counting toward ``ship``)."""
-    scope = f"in their {window} windows" if window else "in their windows"
+    scope = f"in the units' {window} windows" if window else "in the units' windows"
     if not reasons:
         return Check("metric_evidence", True, f"every metric has data {scope}", {}, "warning")
     listed = "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
