@@ -186,8 +186,14 @@ def _baseline(session: Session, baseline_days: int, window: float):
     start, end = _baseline_period(session, baseline_days)
     entry_end = end - timedelta(seconds=window)
     if entry_end <= start:
-        raise DataError(f"the baseline period ({baseline_days} days) is shorter than the metric window; "
-                        "use a longer --baseline-days")
+        available = (end - start).total_seconds() / 86400
+        window_days = window / 86400
+        if available < baseline_days:
+            raise DataError(f"{logs.events.label} holds {available:.1f} days of events, fewer than the "
+                            f"{window_days:g}-day metric window plus a day to enter units; a plan needs a longer log "
+                            "(or a shorter window: [experiment] window or the metrics' window)")
+        raise DataError(f"the baseline period ({baseline_days} days) is shorter than the {window_days:g}-day metric "
+                        "window; use a longer --baseline-days")
     parameters = Parameters(engine.dialect)
     slots = {"start": parameters.bind(start), "entry_end": parameters.bind(entry_end),
              "variant": parameters.bind(BASELINE_VARIANT)}

@@ -38,6 +38,8 @@ HOSTILE = 'x"; DROP TABLE t; --'
 PROPORTION = {"name": "conversion", "type": "proportion", "event": "purchase"}
 MEAN = {"name": "revenue", "type": "mean", "event": "purchase", "value": "value"}
 METRICS = (PROPORTION, MEAN)
+HOSTILE = 'x"; DROP TABLE t; --'
+"""A name that is SQL if pasted unquoted: it must stay a plain name."""
 
 CONTINUE = "exp: KEEP COLLECTING  (exit code 11)"
 """The verdict line of the clean logs: 20 units an arm are below min_units_per_arm, and no effect is shown."""
@@ -366,7 +368,7 @@ CASES: list[Case] = [
     Case("prior-std-zero", "prior_std = 0", experiment(prior_std=0), 2, "prior_std == 0", "a positive number"),
     Case("prior-std-nan", "prior_std = nan with inference = \"both\"",
          setup(edit=lambda b: b.replace('window = "7d"', 'window = "7d"\nprior_std = nan\ninference = "both"')),
-         2, "prior_std == nan", "must be a finite number"),
+         2, "prior_std == nan", "must be a positive number"),
     Case("min-units-one", "min_units_per_arm = 1", experiment(min_units_per_arm=1),
          2, "min_units_per_arm == 1", "whole number >= 2"),
     Case("min-units-fraction", "min_units_per_arm = 10.5", experiment(min_units_per_arm=10.5),
@@ -473,7 +475,7 @@ CASES: list[Case] = [
 
     # ---------------------------------------------------------------- where conditions
     Case("where-missing-column", "where on a column of neither log", metric(**MEAN, where={"device": "ios"}),
-         2, "column `device` (dimension) is missing", "fix the `where` or `segments` that names it"),
+         2, "column `device` (dimension) is missing", "fix the `where`, `segments` or metric `covariate` that names it"),
     Case("where-text-vs-number", "country compared with a number", metric(**MEAN, where={"country": 5}),
          2, "is compared with the number 5", '{ country = "5" }'),
     Case("where-number-vs-word", 'value > "abc"', metric(**MEAN, where={"value": {"gt": "abc"}}), 2, 'is compared with the string "abc"', "write a number (no quotes)"),
@@ -490,7 +492,7 @@ CASES: list[Case] = [
     Case("where-list-mixed-types", "country in [\"US\", 1]", metric(**MEAN, where={"country": ["US", 1]}),
          2, "the number 1", '{ country = ["1"] }'),
     Case("unit-where-missing-column", "[experiment] where on a column of neither log", experiment(where={"device": "ios"}),
-         2, "column `device` (dimension) is missing", "fix the `where` or `segments` that names it"),
+         2, "column `device` (dimension) is missing", "fix the `where`, `segments` or metric `covariate` that names it"),
     Case("unit-where-no-unit-left", "[experiment] where keeps no exposure", experiment(where={"country": "FR"}),
          2, "left by the unit filters of [experiment] where", "check their values"),
 
@@ -515,7 +517,7 @@ CASES: list[Case] = [
          2, "cannot read", "junk.parquet as parquet"),
     Case("events-parquet-zero-bytes", "an empty (0 bytes) .parquet file",
          setup(files=lambda d: (d / "events.parquet").write_bytes(b"")),
-         2, "events.parquet", "too small to be a Parquet file"),
+         2, "events.parquet is empty (0 bytes)", "write the log again"),
     Case("ndjson-not-json", "a line of an NDJSON log that is not JSON",
          setup(fmt="ndjson", files=lambda d: (d / "events.ndjson").write_text((d / "events.ndjson").read_text() + "{not json\n")),
          2, "Malformed JSON", "in line 56"),
@@ -554,9 +556,9 @@ CASES: list[Case] = [
          setup(exposures_log=lambda: nth(exposures_frame(), "timestamp", None, (4,))),
          2, "1 row(s) have a null timestamp", "drop or fill them"),
     Case("segment-option-missing", "--segment on a column of neither log", setup("--segment", "device"),
-         2, "column `device` (dimension) is missing", "fix the `where` or `segments` that names it"),
+         2, "column `device` (dimension) is missing", "fix the `where`, `segments` or metric `covariate` that names it"),
     Case("segments-config-missing", "segments = [\"device\"], a column of neither log", experiment(segments=["device"]),
-         2, "column `device` (dimension) is missing", "fix the `where` or `segments` that names it"),
+         2, "column `device` (dimension) is missing", "fix the `where`, `segments` or metric `covariate` that names it"),
     Case("remap-user-id-missing", "[columns.events] user_id = \"uid\" not in the log",
          setup(columns={"events": {"user_id": "uid"}}),
          2, "column `uid` (user_id) is missing", '[columns.events] user_id = "<your column>"'),
@@ -783,7 +785,7 @@ CASES: list[Case] = [
     Case("hostile-where-value", "a where value with quotes and SQL", metric(**MEAN, where={"country": "US'; DROP TABLE t; --"}),
          11, CONTINUE, "revenue has no data in its windows"),
     Case("hostile-where-column", f"a where column named {HOSTILE}, absent", metric(**MEAN, where={HOSTILE: "x"}),
-         2, f"column `{HOSTILE}` (dimension) is missing", "fix the `where` or `segments` that names it"),
+         2, f"column `{HOSTILE}` (dimension) is missing", "fix the `where`, `segments` or metric `covariate` that names it"),
     Case("hostile-segment-single-quotes", "a segment column named x'; DROP TABLE t; --",
          setup("--segment", "x'; DROP TABLE t; --",
                exposures_log=lambda: exposures_frame().with_columns(pl.col("country").alias("x'; DROP TABLE t; --"))),
@@ -823,6 +825,62 @@ CASES: list[Case] = [
          setup(metrics=[{"name": "m", "type": "proportion", "event": "покупк"}],
                events_log=lambda: events_frame().with_columns(pl.col("event").replace("purchase", "покупка"))),
          2, "reads the event `покупк`, which never occurs", "nearest event names: `покупка`"),
+    # found by this table and fixed (issue 9): each was an exit 1, a misleading or raw message, or accepted silently
+    Case("hostile-segment-column", "a segment column named like SQL, given by --segment",
+         setup("--segment", HOSTILE, exposures_log=lambda: exposures_frame().with_columns(
+             pl.col("country").alias(HOSTILE))),
+         11, "KEEP COLLECTING", "exit code 11"),
+    Case("hostile-segment-quote", "a segment name with a double quote", experiment(segments=['a"b']),
+         2, 'column `a"b` (dimension) is missing', "segments"),
+    Case("margin-nan", "a guardrail margin of nan", setup(edit=lambda b: b + '\n[[metrics]]\nname = "g"\n'
+         'type = "count"\nevent = "view"\nrole = "guardrail"\nmargin = nan\n'),
+         2, "margin == nan", "must be a number >= 0"),
+    Case("alpha-tiny", "alpha = 1e-20, beyond double precision", experiment(alpha=1e-20),
+         2, "alpha == 1e-20", "must be at least 1e-09"),
+    Case("window-huge", "window = 1000000000w", setup(window="1000000000w"),
+         2, "window == '1000000000w'", "at most 100 years"),
+    Case("exposure-delay-huge", "exposure_delay of 99999999999w", experiment(exposure_delay="99999999999w"),
+         2, "exposure_delay == '99999999999w'", "at most 100 years"),
+    Case("retention-day-huge", "retention day = 10**12", metric(name="back", type="retention", event="view",
+                                                                   day=10**12),
+         2, "the last day must be at most 36,525", "days =="),
+    Case("looks-too-many", "looks = 100000", experiment(looks=100000, planned_units=1000),
+         2, "looks == 100000, must be at most 50", "sequential = true"),
+    Case("covariate-missing", "a CUPED covariate column the exposures lack",
+         metric(**{**MEAN, "name": "rev2", "covariate": "spend"}),
+         2, "column `spend` (dimension) is missing", "metric `covariate`"),
+    Case("covariate-text", "a CUPED covariate column of text", metric(**{**MEAN, "name": "rev2", "covariate": "country"}),
+         2, "CUPED covariate column `country` has type VARCHAR", "it must be numeric"),
+    Case("covariate-nan", "NaN values in a CUPED covariate column",
+         setup(metrics=[PROPORTION, {**MEAN, "covariate": "history"}],
+               exposures_log=lambda: nth(exposures_frame(), "history", float("nan"), rows=(0, 3))),
+         2, "`history`", "NaN or infinite"),
+    Case("cap-inf", "cap = inf", setup(edit=lambda b: b + '\n[[metrics]]\nname = "c"\ntype = "count"\n'
+         'event = "view"\ncap = inf\n'),
+         2, "cap == inf", "must be a number"),
+    Case("where-list-column", "a where on a list column",
+         setup(metrics=[PROPORTION, {**MEAN, "where": {"tags": "US"}}],
+               events_log=lambda: events_frame().with_columns(pl.concat_list([pl.col("country")]).alias("tags"))),
+         2, "has type VARCHAR[], which iterate cannot compare", "filter on a column"),
+    Case("config-latin-1", "a config saved as Latin-1 (an accented metric name)",
+         setup(metrics=[PROPORTION, {**MEAN, "name": "recette"}], edit=lambda b: b.replace("recette", "recétte"),
+               config_bytes=lambda body: body.encode("latin-1")),
+         2, "is not UTF-8 text", "save it as UTF-8"),
+    Case("where-gte", "gte instead of ge", metric(**MEAN, where={"value": {"gte": 1}}),
+         2, "unknown operator `gte`", "did you mean `ge`?"),
+    Case("where-lte", "lte instead of le", metric(**MEAN, where={"value": {"lte": 1}}),
+         2, "unknown operator `lte`", "did you mean `le`?"),
+    Case("plan-log-too-short", "plan on a log shorter than the metric window", setup("--days", "7", command="plan"),
+         2, "days of events, fewer than the 7-day metric window", "a plan needs a longer log"),
+    Case("prior-std-nan-frequentist", "prior_std = nan with frequentist inference",
+         setup(edit=lambda b: b.replace('window = "7d"', 'window = "7d"\nprior_std = nan')),
+         2, "prior_std == nan", "must be a positive number"),
+    Case("events-path-empty", "[data] events = \"\"", setup(edit=lambda b: b.replace(
+         'events = "events.parquet"', 'events = ""')),
+         2, "[data] events must be a path string", "it is empty"),
+    Case("events-csv-zero-bytes", "a 0-byte CSV events log", setup(fmt="csv", files=lambda d: (d / "events.csv")
+         .write_bytes(b"")),
+         2, "events.csv is empty (0 bytes)", "write the log again"),
 ]
 
 

@@ -36,7 +36,7 @@ from iterate.aggregation.spine import Spine, covariate_column, segment_column
 from iterate.config import Experiment, Metric, Side
 from iterate.engines import Dialect, Engine
 from iterate.errors import DataError
-from iterate.ingest import PreparedLogs, non_finite_values, value_column
+from iterate.ingest import PreparedLogs, non_finite_covariates, non_finite_values, value_column
 from iterate.metrics import UnitValue
 from iterate.templates import Parameters, quote_identifier, render
 
@@ -370,7 +370,8 @@ def _render(query: _MetricsQuery, spine: Spine, variants: Sequence[str] | None, 
 
 
 def _aliased(pairs: Sequence[tuple[str, str]]) -> list[str]:
-    return [expression if expression == f'"{alias}"' else f'{expression} AS "{alias}"' for expression, alias in pairs]
+    return [expression if expression == quote_identifier(alias) else f"{expression} AS {quote_identifier(alias)}"
+            for expression, alias in pairs]
 
 
 def _union_select(columns: Sequence[str], others: Sequence[str], *, own_first: bool = True) -> str:
@@ -440,6 +441,8 @@ def non_finite_error(engine: Engine, experiment: Experiment, logs: PreparedLogs,
     """The input error behind a non-finite moment of ``metric``: the NaN or infinite values of the
     log (counted now, per column, with the metrics reading them), else values too large."""
     problems = non_finite_values(engine, experiment, logs)
+    if metric.covariate is not None:
+        problems += non_finite_covariates(engine, logs, {metric.covariate: (metric.name,)})
     if problems:
         return DataError(f"the input logs have {len(problems)} problem(s):", problems)
     return values_too_large(metric, experiment)

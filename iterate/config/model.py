@@ -323,6 +323,9 @@ def experiment_problems(experiment: Experiment) -> list[str]:
     if not experiment.name:
         problems.append("[experiment] name is empty; give the experiment a name")
     problems += _probability("[experiment] alpha", experiment.alpha, example="0.05")
+    if _is_number(experiment.alpha) and 0 < experiment.alpha < _MIN_ALPHA:
+        problems.append(f"[experiment] alpha == {experiment.alpha!r}, must be at least {_MIN_ALPHA} (smaller levels "
+                        "are beyond double precision); use a level such as 0.001")
     problems += _probability("[experiment] srm_threshold", experiment.srm_threshold, example="0.001")
     problems += _probability("[experiment] multiple_exposure_threshold", experiment.multiple_exposure_threshold,
                              example="0.01")
@@ -374,6 +377,9 @@ def _design_problems(experiment: Experiment) -> list[str]:
     if experiment.looks is not None and (not isinstance(experiment.looks, int) or isinstance(experiment.looks, bool)
                                          or experiment.looks < 1):
         problems.append(f"[experiment] looks == {experiment.looks!r}, must be a whole number >= 1")
+    elif experiment.looks is not None and experiment.looks > _MAX_LOOKS:
+        problems.append(f"[experiment] looks == {experiment.looks!r}, must be at most {_MAX_LOOKS}; for continuous "
+                        "monitoring use sequential = true instead")
     if experiment.looks is not None and experiment.planned_units is None:
         problems.append("[experiment] looks needs planned_units (the units at the last look), to know how far along a look is")
     if experiment.looks is not None and experiment.sequential:
@@ -526,11 +532,19 @@ def _duration(where: str, value: str | None, *, allow_zero: bool = False) -> lis
         return [f"{where}: {error}"]
     if seconds <= 0 and not allow_zero:
         return [f"{where} == {value!r}, must be positive; omit it for no limit"]
+    if seconds > _MAX_DURATION_SECONDS:
+        return [f"{where} == {value!r}, must be at most 100 years (5200w); omit it for no limit"]
     return []
 
 
+_MIN_ALPHA = 1e-9
+_MAX_DURATION_SECONDS = 100 * 365.25 * 86_400  # beyond a century, durations overflow the engines' intervals
+_MAX_LOOKS = 50
+
+
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (NaN and infinities are not numbers a config can mean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _choice_problem(where: str, key: str, value: object, choices: tuple[str, ...]) -> list[str]:

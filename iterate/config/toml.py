@@ -46,7 +46,10 @@ def load_config(path: str | Path) -> Experiment:
         text = config_path.read_text(encoding="utf-8-sig")  # a byte order mark (Windows editors) is dropped
     except FileNotFoundError:
         raise ConfigError(f"config file {config_path} does not exist; check the path") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {config_path} is not UTF-8 text (byte {error.object[error.start]:#04x} at "
+                          f"position {error.start}); save it as UTF-8, as TOML requires") from None
+    except OSError as error:
         raise ConfigError(f"cannot read config file {config_path}: {error}") from None
     try:
         document = tomllib.loads(text)
@@ -173,10 +176,11 @@ def _source(raw: Any, key: str, base_dir: Path | None, problems: list[str]) -> S
         return None
     if isinstance(raw, str):
         raw = {"path": raw}
-    if not isinstance(raw, dict) or not isinstance(raw.get("path"), str):
+    if not isinstance(raw, dict) or not isinstance(raw.get("path"), str) or not raw["path"].strip():
         problems.append(
             f"[data] {key} must be a path string (\"{key}.parquet\") or a table "
-            f"{{ path = \"app.duckdb\", table = \"{key}\" }}"
+            f"{{ path = \"app.duckdb\", table = \"{key}\" }}" + ("; it is empty" if isinstance(raw, dict) and
+                                                                    raw.get("path") == "" else "")
         )
         return None
     problems += [unknown_key(f"[data] {key}", k, SOURCE_KEYS) for k in raw if k not in SOURCE_KEYS]
@@ -214,12 +218,24 @@ def _conditions(raw: Any, where: str, problems: list[str]) -> tuple[Condition, .
         elif isinstance(spec, dict):
             for operator, value in spec.items():
                 if operator not in OPERATORS:
-                    problems.append(unknown_key(f"{where} `{column}`", operator, OPERATORS))
+                    problems.append(_unknown_operator(f"{where} `{column}`", operator))
                     continue
                 conditions.append(Condition(column, operator, tuple(value) if isinstance(value, list) else value))
         else:
             conditions.append(Condition(column, "eq", spec))
     return tuple(conditions)
+
+
+_OPERATOR_SPELLINGS = {"gte": "ge", ">=": "ge", "lte": "le", "<=": "le", "neq": "ne", "!=": "ne", "<>": "ne",
+                       "==": "eq", "=": "eq", ">": "gt", "<": "lt", "nin": "not_in", "notin": "not_in"}
+
+
+def _unknown_operator(where: str, operator: str) -> str:
+    """An unknown operator, with the operator it most likely means (``gte`` means ``ge``, not ``gt``)."""
+    meant = _OPERATOR_SPELLINGS.get(str(operator).lower())
+    if meant is not None:
+        return f"{where}: unknown operator `{operator}`; did you mean `{meant}`?"
+    return unknown_key(where, operator, OPERATORS)
 
 
 def _side(raw: Any, where: str, problems: list[str]) -> Side | None:

@@ -27,8 +27,8 @@ from iterate.ingest.schema import (
 )
 from iterate.ingest.sources import OpenedSource, open_source
 
-__all__ = ["PreparedLog", "PreparedLogs", "dimension", "log_problems", "non_finite_values", "prepare_logs",
-           "value_column"]
+__all__ = ["PreparedLog", "PreparedLogs", "dimension", "log_problems", "non_finite_covariates", "non_finite_values",
+           "prepare_logs", "value_column"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,8 @@ def prepare_logs(
         "events": _events_contract(experiment, event_dimensions),
         "exposures": _exposures_contract(experiment, exposure_dimensions, events_only, from_events),
     }
-    found = _columns(engine, opened, available, contracts, problems)
+    covariates = {dimension(m.covariate) for m in experiment.metrics if m.covariate is not None}
+    found = _columns(engine, opened, available, contracts, problems, covariates)
     problems += _condition_problems(experiment, found, opened, exposure_dimensions, from_events)
     rows = _rows(engine, opened, found, from_events, _value_readers(experiment), problems)
     if problems:
@@ -197,9 +198,10 @@ def _exposures_contract(experiment: Experiment, dimensions: set[str], events_onl
 
 
 def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapping[str, Mapping[str, str]],
-             contracts: Mapping[str, _Contract], problems: list[str]) -> dict[str, LogColumns]:
+             contracts: Mapping[str, _Contract], problems: list[str],
+             covariates: set[str] = frozenset()) -> dict[str, LogColumns]:
     """The columns for its contract of each log that could be read; every missing column and
-    unusable type is added to ``problems``."""
+    unusable type (a value or a CUPED covariate that is not numeric...) is added to ``problems``."""
     found: dict[str, LogColumns] = {}
     for role, contract in contracts.items():
         if role not in available:
@@ -208,7 +210,8 @@ def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapp
         columns, missing = find_columns(engine, available[role], contract.mapping, contract.required,
                                         contract.optional, contract.section, source.label,
                                         as_text=source.declared_types is not None)
-        numeric = tuple(name for name in columns.names if name.startswith("value:"))
+        numeric = tuple(name for name in columns.names if name.startswith("value:")
+                        or role == "exposures" and name in covariates)
         problems += missing + type_problems(columns, source.label, numeric)
         found[role] = columns
     return found
@@ -302,3 +305,9 @@ def _has(available: Mapping[str, str], column: str) -> bool:
 def non_finite_values(engine: Engine, experiment: Experiment, logs: PreparedLogs) -> list[str]:
     """NaN and infinite values of the events log that the metrics read, one problem per column."""
     return non_finite_problems(engine, logs.events, _value_readers(experiment))
+
+
+def non_finite_covariates(engine: Engine, logs: PreparedLogs, readers: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """NaN and infinite values of the exposures' CUPED covariate columns (column -> metrics)."""
+    values = {dimension(column): ValueReaders(metrics) for column, metrics in readers.items()}
+    return non_finite_problems(engine, logs.exposures, values)

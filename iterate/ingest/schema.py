@@ -87,7 +87,7 @@ def find_columns(
             if default.startswith("value:"):
                 hint, default = "; fix the metric's `value` key", "metric value"
             elif default.startswith("dim:"):
-                hint, default = "; fix the `where` or `segments` that names it", "dimension"
+                hint, default = "; fix the `where`, `segments` or metric `covariate` that names it", "dimension"
             else:
                 hint = f"; map it in the config: [columns.{section}] {default} = \"<your column>\""
             problems.append(
@@ -128,7 +128,8 @@ def type_problems(columns: LogColumns, label: str, numeric: tuple[str, ...] = ()
         )
     for name in numeric:
         if name in columns.classes and columns.classes[name] not in _VALUE_CLASSES:
-            problems.append(f"{label}: value column `{columns.names[name]}` has type {columns.types[name]}; "
+            role = "value" if name.startswith("value:") else "CUPED covariate"
+            problems.append(f"{label}: {role} column `{columns.names[name]}` has type {columns.types[name]}; "
                             "it must be numeric")
     return problems
 
@@ -145,8 +146,12 @@ def condition_problems(key: str, condition: Condition, column: str, columns: Log
         label: The log, for the message.
     """
     type_class = columns.classes.get(column)
+    if type_class == "other":
+        return [f"{key}: `{condition.column}` is compared with a value, but column `{columns.names[column]}` of {label} "
+                f"has type {columns.types[column]}, which iterate cannot compare; filter on a column of text, numbers, "
+                "booleans or times"]
     if type_class is None or type_class not in _COMPARABLE:
-        return []  # a missing column is reported by find_columns; other types are left to the engine
+        return []  # a missing column is reported by find_columns
     accepts, expected, example = _COMPARABLE[type_class]
     values = condition.value if condition.operator in ("in", "not_in") else (condition.value,)
     wrong = [value for value in values if not accepts(value)]
@@ -318,8 +323,8 @@ def non_finite_problems(engine: Engine, log: PreparedLog, values: Mapping[str, V
                           for name, condition in checks.items())
     query = render("column_problems", engine.dialect, parameters.values, checks=fragments, source=log.view)
     counts = dict(zip(["rows", *checks], engine.execute(query).first()))
-    return [_non_finite_problem(log.label, log.columns.names.get(default, default[len("value:"):]), counts[default],
-                                values[default])
+    return [_non_finite_problem(log.label, log.columns.names.get(default, default.split(":", 1)[-1]),
+                                counts[default], values[default])
             for default in checks if counts[default]]
 
 

@@ -69,6 +69,8 @@ def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
         return _open_database_table(engine, source, role, view)
     if isinstance(source, (str, Path, Source)):
         path = source.path if isinstance(source, Source) else str(source)
+        if not path.strip():
+            raise DataError(f"{role}: the path of the {role} log is empty; give a file, a glob or a folder")
         return _open_files(engine, path, role, view)
     return _open_frame(engine, source, role, view)
 
@@ -100,6 +102,10 @@ def _open_database_table(engine: Engine, source: Source, role: str, view: str) -
 
 def _open_files(engine: Engine, path: str, role: str, view: str) -> OpenedSource:
     files = _expand(path, role)
+    empty = [file for file in files if Path(file).stat().st_size == 0]
+    if empty:
+        raise DataError(f"{role}: {', '.join(empty[:3])} {'is' if len(empty) == 1 else 'are'} empty (0 bytes); "
+                        "write the log again, or remove the empty file")
     formats = {_format_of(file, role) for file in files}
     if len(formats) > 1:
         raise DataError(f"{role}: {path} mixes file formats ({', '.join(sorted(formats))}); keep one format per log")

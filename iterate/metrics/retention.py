@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from iterate.config.model import Metric
 
 
+_MAX_DAY = 36_525
+
+
 class Retention(MetricKind):
     name = "retention"
     keys = frozenset({"event", "days"})
@@ -28,6 +31,8 @@ class Retention(MetricKind):
         if not (isinstance(days, tuple) and len(days) == 2
                 and all(isinstance(d, int) and not isinstance(d, bool) for d in days) and 0 <= days[0] <= days[1]):
             problems.append(f"{where}: retention needs `day = N` or `days = [first, last]` with 0 <= first <= last")
+        elif days[1] > _MAX_DAY:
+            problems.append(f"{where}: days == {list(days)!r}, the last day must be at most {_MAX_DAY:,} (100 years)")
         return problems
 
     def event_range(self, metric: Metric, window: float | None) -> EventRange:
