@@ -278,15 +278,19 @@ def _t_beta_arguments(df: float, w: float) -> tuple[float, float, float, float]:
 
 
 def _t_tail(df: float, w: float) -> float:
-    """Lower tail F(−w) of the t distribution, w >= 0: ½·I_x(ν/2, ½) with x = ν/(ν + w²) (A&S 26.7.1 and 26.5.27)."""
+    """Lower tail F(−w) of the t distribution, w >= 0: ½·I_x(ν/2, ½) with x = ν/(ν + w²) (A&S 26.7.1 and 26.5.27).
+
+    At most ½: for w near 0 the series round to ½ + 1 ulp at some ν (the expansion at ν = 1175,
+    w = 1e-20), which would make a two-sided p-value 2·F(−|t|) exceed 1.
+    """
     if math.isinf(w):
         return 0.0
     if w == 0:
         return 0.5
     x, y, log_x, log_y = _t_beta_arguments(df, w)
     if df >= _LARGE_DF and -log_x <= _EXPANSION_MAX_S:
-        return _t_tail_expansion(0.5 * df, -log_x)
-    return 0.5 * _incomplete_beta(0.5 * df, 0.5, x, y, log_x, log_y)
+        return min(0.5, _t_tail_expansion(0.5 * df, -log_x))
+    return min(0.5, 0.5 * _incomplete_beta(0.5 * df, 0.5, x, y, log_x, log_y))
 
 
 def _t_central(df: float, w: float) -> float:

@@ -80,7 +80,8 @@ def adjust_p_values(
         if method == "holm":
             steps = list(accumulate((p[i] * (m - rank) for rank, i in enumerate(order)), max))
         else:
-            from_largest = (p[i] * m / (rank + 1) for rank, i in reversed(list(enumerate(order))))
+            # m p / j >= p, but at j == m it can round below p (0.35 * 3 / 3 == 0.3499999999999999)
+            from_largest = (max(p[i], p[i] * m / (rank + 1)) for rank, i in reversed(list(enumerate(order))))
             steps = list(accumulate(from_largest, min))[::-1]
         result = [0.0] * m
         for i, step in zip(order, steps, strict=True):

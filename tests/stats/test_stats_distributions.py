@@ -89,6 +89,14 @@ def test_stdtr_edge_cases() -> None:
         assert stdtr(INF, t) == ndtr(t)
 
 
+def test_stdtr_is_at_most_one_half_below_zero_and_at_least_above() -> None:
+    # regression: stdtr(1175, -1e-20) was 0.5000000000000001, so a Welch two-sided p-value
+    # 2 * stdtr(df, -|t|) of two arms whose means differ by one ulp was 1.0000000000000002
+    for df in [*DFS, 50.0, 51.0, 1175.0, 1998.0]:
+        for w in (1e-300, 1e-106, 1e-20, 1e-16, 4.8e-18, 1e-12):
+            assert stdtr(df, -w) <= 0.5 <= stdtr(df, w), (df, w)
+
+
 @pytest.mark.parametrize("df", DFS)
 def test_stdtrit_matches_scipy_and_inverts_stdtr(df: float) -> None:
     for p in PS:

@@ -120,3 +120,14 @@ def test_bad_alpha_raises(alpha: float) -> None:
 def test_bad_alternative_raises() -> None:
     with pytest.raises(StatsError, match="alternative == 'larger'"):
         welch_t_test(CONTROL, TREATMENT, alternative="larger")  # type: ignore[arg-type]
+
+
+def test_means_one_ulp_apart_give_a_p_value_of_at_most_1() -> None:
+    # regression (found by tests/stats/test_stats_properties.py): the t tail rounded to
+    # 0.5000000000000001, the p-value was 1.0000000000000002, and adjust_p_values rejected it
+    from iterate.stats import adjust_p_values
+
+    e = welch_t_test(Moments(1000, 0.001, 1.0), Moments(1000, math.nextafter(0.001, 1.0), 1.0))
+    assert e.status == "ok" and 0.0 < e.statistic < 1e-17
+    assert e.p_value == 1.0
+    assert adjust_p_values([e.p_value, 0.01]) == [1.0, 0.02]

@@ -59,3 +59,13 @@ def test_invalid_p_values_are_all_listed() -> None:
         adjust_p_values([0.1, 1.5, math.nan, -0.1, None])
     message = str(info.value)
     assert "3 invalid" in message and "p_values[1] == 1.5" in message and "p_values[3] == -0.1" in message
+
+
+@pytest.mark.parametrize("method", list(STATSMODELS))
+def test_adjusted_p_values_are_never_below_the_raw_ones(method: str) -> None:
+    # regression (found by tests/stats/test_stats_properties.py): Benjamini-Hochberg computed
+    # p * m / j, and 0.35 * 3 / 3 rounds to 0.3499999999999999, below the raw p-value
+    for p_values in ([0.35, 0.35, 0.35], [0.0, 0.0, 0.35], [0.01] * 6 + [0.49]):
+        adjusted = adjust_p_values(p_values, method=method)  # type: ignore[arg-type]
+        assert all(a >= p for a, p in zip(adjusted, p_values)), adjusted
+        assert adjusted == pytest.approx(list(multipletests(p_values, method=STATSMODELS[method])[1]), rel=1e-12)
