@@ -118,7 +118,9 @@ class Dialect(Protocol):
 
     def to_timestamp(self, column: str, type_class: TypeClass) -> str:
         """SQL turning a column of any accepted type class into a naive UTC timestamp (strings
-        that cannot be parsed become null)."""
+        that cannot be parsed become null): the same instant whatever the session's time zone and
+        the file format the value came from. ISO-8601 strings keep their offset (converted to
+        UTC); a string without one, a date alone, a date type or a naive timestamp is UTC."""
 
 
 class Engine(Protocol):
