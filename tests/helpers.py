@@ -265,7 +265,8 @@ class FakeEngine:
     def describe(self, relation: str) -> dict[str, str]:
         return self.schemas[relation.strip('"')]
 
-    def register_files(self, name: str, files: Sequence[str], file_format: FileFormat) -> str:
+    def register_files(self, name: str, files: Sequence[str], file_format: FileFormat, *,
+                       text_columns: Sequence[str] = ()) -> str:
         return quote_identifier(name)
 
     def register_frame(self, name: str, frame: Any) -> str:

@@ -140,8 +140,15 @@ class Engine(Protocol):
     def describe(self, relation: str) -> dict[str, str]:
         """Column name to the engine's type name of a relation (quoted name)."""
 
-    def register_files(self, name: str, files: Sequence[str], file_format: FileFormat) -> str:
-        """Register files of one format as the view ``name`` (columns united by name); quoted name."""
+    def register_files(self, name: str, files: Sequence[str], file_format: FileFormat, *,
+                       text_columns: Sequence[str] = ()) -> str:
+        """Register files of one format as the view ``name`` (columns united by name); quoted name.
+
+        ``text_columns`` of a CSV or NDJSON file are read as text, not typed by the engine's
+        reader (whose guesses vary with its version and the rows it samples): iterate reads the
+        timestamps of text files so and parses them with :meth:`Dialect.to_timestamp`. Parquet
+        columns keep the types the file declares.
+        """
 
     def register_frame(self, name: str, frame: Any) -> str:
         """Register an in-memory Arrow table or pandas frame as the view ``name``, without copying it."""

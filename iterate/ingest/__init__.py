@@ -26,6 +26,9 @@ from iterate.ingest.sources import OpenedSource, open_source
 
 __all__ = ["PreparedLog", "PreparedLogs", "dimension", "prepare_logs", "value_column"]
 
+_TEXT_FORMATS = frozenset({"csv", "ndjson"})
+_READER_TIME_CLASSES = frozenset({"timestamp", "time"})
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedLogs:
@@ -76,7 +79,8 @@ def prepare_logs(
         DataError: listing every problem found in either log.
     """
     from_events = events_only or experiment.exposure_event is not None
-    opened = _open(engine, {"events": events} if from_events else {"events": events, "exposures": exposures})
+    sources = {"events": events} if from_events else {"events": events, "exposures": exposures}
+    opened = _open(engine, sources)
     if from_events:
         opened["exposures"] = opened["events"]
     available = _describe(engine, opened)
@@ -86,6 +90,7 @@ def prepare_logs(
         "exposures": _exposures_contract(experiment, exposure_dimensions, events_only, from_events),
     }
     found = _columns(engine, opened, available, contracts)
+    found = _timestamps_as_text(engine, sources, opened, found)
     rows = _rows(engine, opened, found, from_events)
     views = _normalized_views(engine, opened, found, events_only, from_events)
     exposures_label = f"{opened['events'].label} (event {experiment.exposure_event})" if from_events else opened["exposures"].label
@@ -182,6 +187,27 @@ def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapp
         found[role] = columns
     if problems:
         raise DataError("the input logs do not match the data contract:", problems)
+    return found
+
+
+def _timestamps_as_text(engine: Engine, sources: Mapping[str, Any], opened: Mapping[str, OpenedSource],
+                        found: Mapping[str, LogColumns]) -> dict[str, LogColumns]:
+    """Open again, reading it as text, every CSV / NDJSON log whose timestamp column the engine's
+    file reader typed as a date or time: its ISO-8601 strings are then parsed by the dialect, like
+    those of any text column, so that the same instants come out of every format and every
+    version of the engine (whose reader guesses types from a sample, differently from version
+    to version, and may read ``01/05/2026`` as 1 May). Epoch seconds stay numbers."""
+    found = dict(found)
+    for role, source in sources.items():
+        log, columns = opened[role], found[role]
+        if log.kind not in _TEXT_FORMATS or columns.classes.get("timestamp") not in _READER_TIME_CLASSES:
+            continue
+        stamp = columns.names["timestamp"]
+        open_source(engine, source, role, text_columns=(stamp,))
+        text_type = engine.describe(log.view)[stamp]
+        for other in found:  # the exposures of an exposure event are a view of the events log
+            if opened[other].view == log.view and found[other].names.get("timestamp") == stamp:
+                found[other] = found[other].with_type("timestamp", text_type, engine.dialect.type_class(text_type))
     return found
 
 

@@ -32,6 +32,11 @@ class LogColumns:
     types: Mapping[str, str]
     classes: Mapping[str, TypeClass]
 
+    def with_type(self, default: str, type_name: str, type_class: TypeClass) -> LogColumns:
+        """The same columns, the one standing for ``default`` now of another type."""
+        return LogColumns(names=self.names, types={**self.types, default: type_name.upper()},
+                          classes={**self.classes, default: type_class})
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedLog:

@@ -39,7 +39,7 @@ class OpenedSource:
     files: tuple[str, ...] = ()
 
 
-def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
+def open_source(engine: Engine, source: Any, role: str, *, text_columns: tuple[str, ...] = ()) -> OpenedSource:
     """Register ``source`` in the engine as the view ``iterate_raw_<role>``.
 
     Args:
@@ -47,6 +47,8 @@ def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
         source: A path, glob or folder (``str`` / ``Path`` / :class:`Source`), a :class:`Source` with a
             ``table`` in a DuckDB file, or a polars / Arrow / pandas frame.
         role: ``events`` or ``exposures``, used in view names and messages.
+        text_columns: Columns of CSV / NDJSON files read as text, not typed by the engine's reader
+            (the timestamps, which iterate parses itself).
 
     Raises:
         DataError: the source does not exist, has no files, mixes formats, or cannot be read.
@@ -58,7 +60,7 @@ def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
         return _open_database_table(engine, source, role, view)
     if isinstance(source, (str, Path, Source)):
         path = source.path if isinstance(source, Source) else str(source)
-        return _open_files(engine, path, role, view)
+        return _open_files(engine, path, role, view, text_columns)
     return _open_frame(engine, source, role, view)
 
 
@@ -87,14 +89,14 @@ def _open_database_table(engine: Engine, source: Source, role: str, view: str) -
     return OpenedSource(view=quoted, label=source.describe(), kind="duckdb", files=(source.path,))
 
 
-def _open_files(engine: Engine, path: str, role: str, view: str) -> OpenedSource:
+def _open_files(engine: Engine, path: str, role: str, view: str, text_columns: tuple[str, ...]) -> OpenedSource:
     files = _expand(path, role)
     formats = {_format_of(file, role) for file in files}
     if len(formats) > 1:
         raise DataError(f"{role}: {path} mixes file formats ({', '.join(sorted(formats))}); keep one format per log")
     (file_format,) = formats
     try:
-        quoted = engine.register_files(view, files, file_format)
+        quoted = engine.register_files(view, files, file_format, text_columns=text_columns)
         columns = list(engine.describe(quoted)) if file_format == "csv" else []
     except DataError as error:
         raise DataError(f"{role}: cannot read {path} as {file_format}: {error}") from error
