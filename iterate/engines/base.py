@@ -78,7 +78,8 @@ class Dialect(Protocol):
 
     def exact_sum(self, column: str) -> str:
         """A sum of floating-point values that does not depend on the order of the rows
-        (compensated or exact), so that means are reproducible and exact for large values."""
+        (exact: a compensated sum alone still depends on it), so that means are reproducible and
+        exact for large values."""
 
     def quantile(self, column: str, probability: str) -> str:
         """The interpolated (type 7) quantile of ``column`` at ``probability``, an aggregate."""
