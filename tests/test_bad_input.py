@@ -436,12 +436,13 @@ def test_decimals_after_integers_in_a_csv_value_column_are_read_exactly(experime
     assert revenue["n_control"] == 10 and revenue["control_mean"] == pytest.approx(2.5 / 10)  # u3 is in control
 
 
-def test_a_bad_date_time_past_the_csv_sample_names_the_file_line_column_and_value(experiment):
-    """Date-time columns keep the type (and format) the reader detected, so a bad one still stops
-    the scan: the message says where and what."""
+def test_a_bad_date_time_past_the_csv_sample_is_a_counted_row_problem(experiment):
+    """A CSV log's timestamps are read as text and parsed by iterate (issue 9, part 6), so a bad one
+    past the reader's sample is counted with an example, like any unparseable timestamp."""
     long_csv(experiment / "events.csv", bad_line=24_000, bad="u3,yesterday,purchase,1,1")
     output = assert_bad_input(invoke(write_config(experiment, metrics=METRICS, events="events.csv")),
-                              "events.csv, line 24,001", "column `timestamp`", "yesterday", "fix or remove that line")
+                              "1 timestamp(s) in column `timestamp` cannot be parsed (e.g. 'yesterday')",
+                              "use ISO-8601")
     assert "CSV Error" not in output
 
 

@@ -383,14 +383,18 @@ def _union_select(columns: Sequence[str], others: Sequence[str], *, own_first: b
 
 
 def _replicate_source(replicates: Replicates, capped_columns: Sequence[str], parameters: Parameters) -> str:
-    """Units crossed with the replicates, each assigned to A or B by a hash of (unit, replicate, seed)."""
+    """Units crossed with the replicates, each assigned to A or B by a hash of (unit, replicate, seed).
+
+    The unit id is hashed as text, so that the same log gives the same replicates whether its ids
+    were read as integers (Parquet) or as text (CSV)."""
     dialect = parameters.dialect
-    uniform = dialect.unit_uniform('c."user_id"', 'r."replicate"', parameters.bind(replicates.seed))
+    uniform = dialect.unit_uniform('c."unit_key"', 'r."replicate"', parameters.bind(replicates.seed))
     arm = f"CASE WHEN {uniform} < {parameters.bind(float(replicates.share))} THEN 'A' ELSE 'B' END"
     columns = ", ".join(f'{arm} AS "variant"' if column == "variant" else f"c.{quote_identifier(column)}"
                         for column in capped_columns)
     replicate_range = dialect.integer_range(parameters.bind(int(replicates.count)), "r", '"replicate"')
-    return f'SELECT {columns}, r."replicate" FROM capped AS c, {replicate_range}'
+    keyed = f'(SELECT *, CAST("user_id" AS {dialect.text_type}) AS "unit_key" FROM capped)'
+    return f'SELECT {columns}, r."replicate" FROM {keyed} AS c, {replicate_range}'
 
 
 def _groups(row: dict[str, Any], metrics: list[Metric], experiment: Experiment) -> list[GroupMoments]:

@@ -78,7 +78,8 @@ class Dialect(Protocol):
 
     def exact_sum(self, column: str) -> str:
         """A sum of floating-point values that does not depend on the order of the rows
-        (compensated or exact), so that means are reproducible and exact for large values."""
+        (exact: a compensated sum alone still depends on it), so that means are reproducible and
+        exact for large values."""
 
     def quantile(self, column: str, probability: str) -> str:
         """The interpolated (type 7) quantile of ``column`` at ``probability``, an aggregate."""
@@ -118,7 +119,9 @@ class Dialect(Protocol):
 
     def to_timestamp(self, column: str, type_class: TypeClass) -> str:
         """SQL turning a column of any accepted type class into a naive UTC timestamp (strings
-        that cannot be parsed become null)."""
+        that cannot be parsed become null): the same instant whatever the session's time zone and
+        the file format the value came from. ISO-8601 strings keep their offset (converted to
+        UTC); a string without one, a date alone, a date type or a naive timestamp is UTC."""
 
     def is_not_finite(self, column: str) -> str:
         """A condition true where the numeric ``column`` holds NaN or an infinity (false where null)."""
@@ -148,9 +151,10 @@ class Engine(Protocol):
                        text_columns: Sequence[str] = ()) -> str:
         """Register files of one format as the view ``name`` (columns united by name); quoted name.
 
-        ``text_columns`` of a CSV are read as text, for the caller to convert: the types a CSV
-        reader detects come from a sample of the rows, and a later value that does not fit would
-        fail the query that reads it.
+        ``text_columns`` of a CSV or NDJSON file are read as text, not typed by the engine's
+        reader (whose guesses vary with its version and the rows it samples, and fail the query
+        reading a later value that does not fit): iterate converts them itself (timestamps with
+        :meth:`Dialect.to_timestamp`). Parquet columns keep the types the file declares.
         """
 
     def register_frame(self, name: str, frame: Any) -> str:

@@ -21,7 +21,13 @@ _TWO_POW_64 = 2**64
 
 
 class DuckDBDialect:
-    """DuckDB's spellings (DuckDB >= 1.4).
+    """DuckDB's spellings (DuckDB >= 2.0.1).
+
+    Times become naive UTC timestamps by arithmetic on their instant (:meth:`to_timestamp`:
+    ``make_timestamp(epoch_us(...))``), never by ``CAST(... AS TIMESTAMP)`` from a
+    ``TIMESTAMP WITH TIME ZONE``: that cast depends on the session's ``TimeZone``, and DuckDB 2.0.0
+    and 2.0.1 push it into a CSV scan whose column is read only through it, where the reader then
+    parses the text as a naive timestamp and drops its UTC offset.
 
     Example:
         >>> DUCKDB.seconds("$p0"), DUCKDB.type_class("TIMESTAMP WITH TIME ZONE")
@@ -46,7 +52,9 @@ class DuckDBDialect:
         return f"CAST({timestamp} AS DATE)"
 
     def exact_sum(self, column: str) -> str:
-        return f"fsum({column})"  # Kahan-Babuska compensated summation
+        # exact, correctly rounded from DuckDB 2.0.1; before it Kahan-Babuska compensated, whose last
+        # digits depend on the order in which the threads add rows (hence the floor in pyproject.toml)
+        return f"fsum({column})"
 
     def quantile(self, column: str, probability: str) -> str:
         return f"quantile_cont({column}, {probability})"
@@ -103,13 +111,18 @@ class DuckDBDialect:
         return "other"
 
     def to_timestamp(self, column: str, type_class: TypeClass) -> str:
+        # every branch goes through the instant in microseconds since 1970-01-01 UTC, which no
+        # session setting changes: a TIMESTAMPTZ's instant is absolute, a DATE or a naive
+        # TIMESTAMP_S / _MS / _NS is read as UTC, an ISO-8601 string with an offset ('+05:45',
+        # '-03:30', 'Z') is parsed to its instant, and one without an offset (or a date alone)
+        # is UTC because the engine's session time zone is UTC (DuckDBEngine sets it)
         if type_class == "timestamp":
             return column
         if type_class == "time":
-            return f"CAST({column} AS TIMESTAMP)"
+            return f"make_timestamp(epoch_us({column}))"
         if type_class in ("integer", "number", "decimal"):
-            return f"CAST(to_timestamp(CAST({column} AS DOUBLE)) AS TIMESTAMP)"
-        return f"CAST(try_cast({column} AS TIMESTAMPTZ) AS TIMESTAMP)"
+            return f"make_timestamp(epoch_us(to_timestamp(CAST({column} AS DOUBLE))))"
+        return f"make_timestamp(epoch_us(try_cast({column} AS TIMESTAMPTZ)))"
 
     def is_not_finite(self, column: str) -> str:
         return f"NOT isfinite(CAST({column} AS DOUBLE))"

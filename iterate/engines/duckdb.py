@@ -82,17 +82,38 @@ class DuckDBEngine:
 
     def register_files(self, name: str, files: Sequence[str], file_format: FileFormat, *,
                        text_columns: Sequence[str] = ()) -> str:
+        """Register files as the view ``name``; ``text_columns`` of a CSV or NDJSON file are read as
+        text (``VARCHAR``), whatever DuckDB's sniffer would make of them.
+
+        The sniffer's types of a text file depend on the DuckDB version and on the rows it samples:
+        ISO strings with an offset are ``TIMESTAMP WITH TIME ZONE`` in a CSV file, and in NDJSON
+        ``VARCHAR`` on DuckDB 1.4, a naive UTC ``TIMESTAMP`` on 1.5 and ``TIMESTAMP WITH TIME ZONE``
+        on 2.0; dates alone are ``DATE``; ``01/05/2026`` is 1 May when the sample allows day first.
+        So iterate reads its timestamps as text and parses them itself
+        (:meth:`iterate.engines.dialects.DuckDBDialect.to_timestamp`). That view is created from
+        SQL text: DuckDB 1.4's ``DuckDBPyRelation.create_view`` drops the types given to ``read_csv``.
+        The other columns a CSV log's contract needs are read as text too, and converted by ingest,
+        so that a value past the sniffer's sample that does not fit is a counted row problem.
+        """
         self._release(name)
+        quoted = quote_identifier(name)
         with _translated(files=True):
             if file_format == "parquet":
-                relation = self._con.read_parquet(list(files), union_by_name=True)
+                self._con.read_parquet(list(files), union_by_name=True).create_view(name, replace=True)
+            elif file_format == "csv" and text_columns:
+                scan = _text_scan(files, "csv", text_columns, {})
+                self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quoted} AS SELECT * FROM {scan}")
             elif file_format == "csv":
-                text = {column: "VARCHAR" for column in text_columns}
-                relation = self._con.read_csv(list(files), union_by_name=True, header=True, dtype=text or None)
+                self._con.read_csv(list(files), union_by_name=True, header=True).create_view(name, replace=True)
             else:
                 relation = self._con.read_json(list(files), format="newline_delimited")
-            relation.create_view(name, replace=True)
-        return quote_identifier(name)
+                if text_columns:
+                    sniffed = dict(zip(relation.columns, map(str, relation.types)))
+                    scan = _text_scan(files, "ndjson", text_columns, sniffed)
+                    self._con.execute(f"CREATE OR REPLACE TEMP VIEW {quoted} AS SELECT * FROM {scan}")
+                else:
+                    relation.create_view(name, replace=True)
+        return quoted
 
     def register_frame(self, name: str, frame: Any) -> str:
         self._release(name)
@@ -215,8 +236,21 @@ def _csv_line_error(text: str) -> str | None:
     return f"{where}: {what}{shown}"
 
 
+def _text_scan(files: Sequence[str], file_format: FileFormat, text_columns: Sequence[str],
+               sniffed: Mapping[str, str]) -> str:
+    """The ``read_csv`` / ``read_json`` call reading ``text_columns`` as ``VARCHAR``: a CSV takes
+    types for some columns, an NDJSON file needs every column's (the sniffed ones, except those)."""
+    listed = "[" + ", ".join(_literal(file) for file in files) + "]"
+    if file_format == "csv":
+        types = ", ".join(f"{_literal(column)}: 'VARCHAR'" for column in text_columns)
+        return f"read_csv({listed}, union_by_name = true, header = true, types = {{{types}}})"
+    wanted = {**sniffed, **{column: "VARCHAR" for column in text_columns}}
+    columns = ", ".join(f"{_literal(column)}: {_literal(column_type)}" for column, column_type in wanted.items())
+    return f"read_json({listed}, format = 'newline_delimited', columns = {{{columns}}})"
+
+
 def _literal(text: str) -> str:
-    """A SQL string literal, for the one statement that takes no bind parameter (ATTACH)."""
+    """A SQL string literal, for the statements that take no bind parameter (ATTACH, CREATE VIEW)."""
     return "'" + text.replace("'", "''") + "'"
 
 

@@ -30,6 +30,9 @@ from iterate.ingest.sources import OpenedSource, open_source
 __all__ = ["PreparedLog", "PreparedLogs", "dimension", "log_problems", "non_finite_covariates", "non_finite_values",
            "prepare_logs", "value_column"]
 
+_TEXT_FORMATS = frozenset({"csv", "ndjson"})
+_READER_TIME_CLASSES = frozenset({"timestamp", "time"})
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedLogs:
@@ -98,6 +101,7 @@ def prepare_logs(
     }
     covariates = {dimension(m.covariate) for m in experiment.metrics if m.covariate is not None}
     found = _columns(engine, opened, available, contracts, problems, covariates)
+    found = _timestamps_as_text(engine, sources, opened, found)
     problems += _condition_problems(experiment, found, opened, exposure_dimensions, from_events)
     rows = _rows(engine, opened, found, from_events, _value_readers(experiment), problems)
     if problems:
@@ -214,6 +218,29 @@ def _columns(engine: Engine, opened: Mapping[str, OpenedSource], available: Mapp
                         or role == "exposures" and name in covariates)
         problems += missing + type_problems(columns, source.label, numeric)
         found[role] = columns
+    return found
+
+
+def _timestamps_as_text(engine: Engine, sources: Mapping[str, Any], opened: Mapping[str, OpenedSource],
+                        found: Mapping[str, LogColumns]) -> dict[str, LogColumns]:
+    """Open again, reading it as text, every CSV / NDJSON log whose timestamp column the engine's
+    file reader typed as a date or time: its ISO-8601 strings are then parsed by the dialect, like
+    those of any text column, so that the same instants come out of every format and every
+    version of the engine (whose reader guesses types from a sample, differently from version
+    to version, and may read ``01/05/2026`` as 1 May). Epoch seconds stay numbers."""
+    found = dict(found)
+    for role, source in sources.items():
+        if role not in found or role not in opened:
+            continue  # a log that could not be read is reported already
+        log, columns = opened[role], found[role]
+        if log.kind not in _TEXT_FORMATS or columns.classes.get("timestamp") not in _READER_TIME_CLASSES:
+            continue
+        stamp = columns.names["timestamp"]
+        open_source(engine, source, role, text_columns=(stamp,))
+        text_type = engine.describe(log.view)[stamp]
+        for other in found:  # the exposures of an exposure event are a view of the events log
+            if opened[other].view == log.view and found[other].names.get("timestamp") == stamp:
+                found[other] = found[other].with_type("timestamp", text_type, engine.dialect.type_class(text_type))
     return found
 
 

@@ -44,6 +44,12 @@ class LogColumns:
     classes: Mapping[str, TypeClass]
     converted: Mapping[str, str] = field(default_factory=dict)
 
+    def with_type(self, default: str, type_name: str, type_class: TypeClass) -> LogColumns:
+        """The same columns, the one standing for ``default`` now of another type."""
+        return LogColumns(names=self.names, types={**self.types, default: type_name.upper()},
+                          classes={**self.classes, default: type_class},
+                          converted={name: kind for name, kind in self.converted.items() if name != default})
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedLog:

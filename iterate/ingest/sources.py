@@ -50,7 +50,7 @@ class OpenedSource:
     declared_types: Mapping[str, str] | None = None
 
 
-def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
+def open_source(engine: Engine, source: Any, role: str, *, text_columns: tuple[str, ...] = ()) -> OpenedSource:
     """Register ``source`` in the engine as the view ``iterate_raw_<role>``.
 
     Args:
@@ -58,6 +58,8 @@ def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
         source: A path, glob or folder (``str`` / ``Path`` / :class:`Source`), a :class:`Source` with a
             ``table`` in a DuckDB file, or a polars / Arrow / pandas frame.
         role: ``events`` or ``exposures``, used in view names and messages.
+        text_columns: Columns of CSV / NDJSON files read as text, not typed by the engine's reader
+            (the timestamps, which iterate parses itself).
 
     Raises:
         DataError: the source does not exist, has no files, mixes formats, or cannot be read.
@@ -71,7 +73,7 @@ def open_source(engine: Engine, source: Any, role: str) -> OpenedSource:
         path = source.path if isinstance(source, Source) else str(source)
         if not path.strip():
             raise DataError(f"{role}: the path of the {role} log is empty; give a file, a glob or a folder")
-        return _open_files(engine, path, role, view)
+        return _open_files(engine, path, role, view, text_columns)
     return _open_frame(engine, source, role, view)
 
 
@@ -100,7 +102,7 @@ def _open_database_table(engine: Engine, source: Source, role: str, view: str) -
     return OpenedSource(view=quoted, label=source.describe(), kind="duckdb", files=(source.path,))
 
 
-def _open_files(engine: Engine, path: str, role: str, view: str) -> OpenedSource:
+def _open_files(engine: Engine, path: str, role: str, view: str, text_columns: tuple[str, ...]) -> OpenedSource:
     files = _expand(path, role)
     empty = [file for file in files if Path(file).stat().st_size == 0]
     if empty:
@@ -111,14 +113,15 @@ def _open_files(engine: Engine, path: str, role: str, view: str) -> OpenedSource
         raise DataError(f"{role}: {path} mixes file formats ({', '.join(sorted(formats))}); keep one format per log")
     (file_format,) = formats
     try:
-        quoted = engine.register_files(view, files, file_format)
+        quoted = engine.register_files(view, files, file_format, text_columns=text_columns)
         declared = engine.describe(quoted) if file_format == "csv" else None
     except DataError as error:
         raise DataError(f"{role}: cannot read {path} as {file_format}: {error}") from error
     if declared is not None:
         _check_csv_header(files[0], list(declared), role)
         try:
-            text = [column for column, kind in declared.items() if engine.dialect.type_class(kind) not in _DATE_TIMES]
+            text = [column for column, kind in declared.items()
+                    if engine.dialect.type_class(kind) not in _DATE_TIMES or column in text_columns]
             quoted = engine.register_files(view, files, file_format, text_columns=text)
         except DataError as error:
             raise DataError(f"{role}: cannot read {path} as {file_format}: {error}") from error

@@ -158,6 +158,38 @@ def test_register_files_unites_columns_by_name(engine, tmp_path, fmt) -> None:
     assert run(engine, f"SELECT user_id, value, n FROM {view} ORDER BY user_id").dicts() == expected.to_dicts()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_register_files_reads_text_columns_as_text(engine, tmp_path, fmt) -> None:
+    """The columns named are text whatever the reader would guess; the others keep its types, on
+    every DuckDB version (1.4's relation views dropped the types given to read_csv)."""
+    first = pl.DataFrame({"user_id": ["u1"], "when": ["2026-01-05T10:00:00+09:00"], "day": ["2026-01-05"],
+                          "it's": [1.5]})
+    second = pl.DataFrame({"day": ["2026-01-06"], "when": ["2026-01-05T10:00:00-06:00"], "user_id": ["u2"],
+                           "it's": [None], "n": [7]})
+    files = [str(write_frame(df, tmp_path / f"{i}.{fmt}", fmt)) for i, df in enumerate((first, second))]
+    sniffed = engine.describe(engine.register_files("logs", files, fmt))
+    assert sniffed["when"] == "TIMESTAMP WITH TIME ZONE" or fmt == "ndjson"  # NDJSON: VARCHAR before DuckDB 2.0
+    view = engine.register_files("logs", files, fmt, text_columns=("when",))
+    assert engine.describe(view) == {**sniffed, "when": "VARCHAR"}
+    assert run(engine, f'SELECT user_id, "when", "it\'s", n FROM {view} ORDER BY user_id').values == [
+        ("u1", "2026-01-05T10:00:00+09:00", 1.5, None), ("u2", "2026-01-05T10:00:00-06:00", None, 7)]
+
+
+def test_a_zoned_column_of_a_csv_file_keeps_its_offset_through_the_dialect(engine, tmp_path) -> None:
+    """Regression: DuckDB 2.0.0 and 2.0.1 push ``CAST(<TIMESTAMPTZ> AS TIMESTAMP)`` into a CSV scan
+    when the column is read through the cast alone, and the reader then drops the offset."""
+    csv = tmp_path / "zoned.csv"
+    csv.write_text("user_id,timestamp\nu1,2026-01-05T08:30:00+09:00\nu2,2026-01-05T23:30:00+09:00\n")
+    view = engine.register_files("logs", [str(csv)], "csv")
+    type_class = DUCKDB.type_class(engine.describe(view)["timestamp"])
+    converted = DUCKDB.to_timestamp('"timestamp"', type_class)
+    engine.create_view("normalized", Query("t", f"SELECT {converted} AS ts, user_id FROM {view}"))
+    assert run(engine, 'SELECT min(ts), max(ts) FROM "normalized"').first() == (datetime(2026, 1, 4, 23, 30),
+                                                                                 datetime(2026, 1, 5, 14, 30))
+    assert column(engine, 'SELECT ts FROM "normalized" ORDER BY user_id') == [datetime(2026, 1, 4, 23, 30),
+                                                                              datetime(2026, 1, 5, 14, 30)]
+
+
 def test_register_frame_and_a_new_source_replaces_the_old_one(engine, tmp_path) -> None:
     df = pl.DataFrame({"user_id": ["a", "b", "c"], "timestamp": [BASE, BASE + timedelta(seconds=1.5), None],
                        "n": [1, None, 3], "value": [0.5, 1.5, None]})
@@ -353,6 +385,9 @@ TO_TIMESTAMP = [  # SQL value, then the naive UTC time expected (computed by han
 ]
 
 
+NAIVE_TEXT = ("'2026-01-05 10:00:00'", "'2026-01-05'")
+
+
 @pytest.mark.parametrize(("value", "expected"), TO_TIMESTAMP)
 def test_to_timestamp_converts_every_type_class_to_naive_utc(engine, value, expected) -> None:
     type_class = DUCKDB.type_class(one(engine, f"SELECT typeof({value})"))
@@ -360,6 +395,17 @@ def test_to_timestamp_converts_every_type_class_to_naive_utc(engine, value, expe
     if value.startswith("'2026") and expected is not None:  # the hand values agree with Python's reading
         parsed = datetime.fromisoformat(value.strip("'"))
         assert (parsed - (parsed.utcoffset() or timedelta())).replace(tzinfo=None) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [case for case in TO_TIMESTAMP if case[0] not in NAIVE_TEXT])
+@pytest.mark.parametrize("zone", ["Asia/Kathmandu", "America/St_Johns"])
+def test_to_timestamp_does_not_depend_on_the_session_time_zone(value, expected, zone) -> None:
+    """Only strings without an offset are read in the session's zone (DuckDBEngine's is UTC)."""
+    with duckdb.connect() as con:
+        con.execute(f"SET TimeZone = '{zone}'")
+        type_class = DUCKDB.type_class(con.execute(f"SELECT typeof({value})").fetchone()[0])
+        assert con.execute(f"SELECT {DUCKDB.to_timestamp('c', type_class)} FROM (SELECT {value} AS c)").fetchone()[0] \
+            == expected
 
 
 def test_unit_uniform_accepts_any_integer_seed(engine) -> None:
