@@ -24,7 +24,7 @@
 --   {caps_join}        ", caps" when a metric is capped, else empty (units is then read once)
 --   {capped_values}    the values after capping, and capped-unit flags
 --   {shifts}           the pooled mean of each value (one row), the shift of its sums below
---   {moments}          per group: counts, and exact (compensated) sums of each value, of its
+--   {moments}          per group: counts, and exact sums of each value, of its
 --                      shifted value and square, and of shifted products of pairs of values
 --   {group_source}     the units to group: capped as it is, or (A/A calibration) capped crossed
 --                      with replicates, each unit re-randomized to an arm by a hash of its id

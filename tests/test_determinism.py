@@ -2,7 +2,7 @@
 
 The engine aggregates in parallel; floating-point sums added in another order differ in their last
 digits, so every sum iterate asks for is order-independent: counts are integers, sums are
-compensated (Kahan-Babuska, ``fsum``), variances come from sums of values shifted by their pooled
+exact (``fsum``, correctly rounded from DuckDB 2.0.1), variances come from sums of values shifted by their pooled
 mean (Chan, Golub & LeVeque 1983) and the quantile passes from integer sums. The log here has
 several Parquet row groups, so two threads do share the work.
 """

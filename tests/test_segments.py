@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import timedelta
 
 import numpy as np
 import polars as pl
@@ -343,3 +344,25 @@ def test_segment_srm_checks_come_in_a_stable_order(tmp_path):
     experiment = iterate.load_config(write_config(tmp_path, metrics=[METRICS[1]]))
     names = [check.name for check in segment_srm_checks(experiment, counts, ("control", "treatment"))]
     assert names == ["srm:platform=android", "srm:platform=web", "srm:platform=None"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_segment_arm_of_zeros_beside_large_values_has_variance_zero(tmp_path, seed):
+    """Variances come from sums shifted by the pooled mean (thousands here): in a small segment arm
+    where every unit is 0 the two terms cancel to rounding noise, which is a variance of 0, not an
+    error (regression: "numerator_variance == -1.86e-09, must be >= 0")."""
+    rng = np.random.default_rng(seed)
+    exposures, events = [], []
+    for i in range(400):
+        platform = "web" if i < 7 else "ios"
+        time = BASE + timedelta(minutes=i)
+        exposures.append({"user_id": f"u{i}", "experiment": "exp", "variant": "control" if i % 2 else "treatment",
+                          "timestamp": time, "platform": platform})
+        buys = platform == "ios" and rng.random() < 0.5
+        events.append({"user_id": f"u{i}", "timestamp": time + timedelta(hours=1), "event": "purchase" if buys else "view",
+                       "value": float(rng.uniform(1000, 9000)) if buys else 1.0})
+    write_logs(tmp_path, events, exposures)
+    config = write_config(tmp_path, metrics=({"name": "revenue", "type": "mean", "event": "purchase", "value": "value"},),
+                          experiment_extra={"segments": ["platform"]})
+    web = [row for row in iterate.analyze(config).segment_results if row.segment_value == "web"]
+    assert web and all(row.control_mean == row.treatment_mean == 0.0 for row in web)

@@ -274,7 +274,7 @@ class _MetricsQuery:
         return f'{self.dialect.exact_sum(quote_identifier(column))} / count("{column}")'
 
     def _sums(self, column: str) -> list[tuple[str, str]]:
-        """The exact (compensated) sum of a value, and of its shifted value and square: the same
+        """The exact sum of a value, and of its shifted value and square: the same
         digits whatever the order of the rows, so every run gives the same moments."""
         shifted, exact_sum = self._shifted(column), self.dialect.exact_sum
         return [(exact_sum(quote_identifier(column)), f"{column}_sum"), (exact_sum(shifted), f"{column}_dsum"),
@@ -485,14 +485,14 @@ class _RowMoments:
         return _number(self.row, f"{self.m}_{column}_sum") / self.n if self.n else 0.0
 
     def covariance(self, first: str, second: str) -> float:
-        from iterate.stats import shifted_covariance
+        from iterate.stats import shifted_covariance, shifted_variance
 
         m, row = self.m, self.row
         if first == second:
-            key = f"{m}_{first}_dsq"
-        else:
-            key = next((f"{m}_{a}_{b}_dprod" for a, b in ((first, second), (second, first))
-                        if f"{m}_{a}_{b}_dprod" in row), None)
+            value = shifted_variance(self.n, _number(row, f"{m}_{first}_dsum"), _number(row, f"{m}_{first}_dsq"))
+            return 0.0 if value is None else value
+        key = next((f"{m}_{a}_{b}_dprod" for a, b in ((first, second), (second, first))
+                    if f"{m}_{a}_{b}_dprod" in row), None)
         if key is None or key not in row:
             return 0.0
         value = shifted_covariance(self.n, _number(row, f"{m}_{first}_dsum"), _number(row, f"{m}_{second}_dsum"),

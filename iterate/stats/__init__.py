@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         segment_deviations,
     )
     from iterate.stats.means import welch_t_test
-    from iterate.stats.moments import Moments, shifted_covariance
+    from iterate.stats.moments import Moments, shifted_covariance, shifted_variance
     from iterate.stats.multiplicity import Correction, adjust_p_values
     from iterate.stats.power import (
         PowerAlternative,
@@ -87,7 +87,7 @@ _PUBLIC = {
     ),
     "heterogeneity": ("HeterogeneityResult", "SegmentDeviation", "heterogeneity_test", "segment_deviations"),
     "means": ("welch_t_test",),
-    "moments": ("Moments", "shifted_covariance"),
+    "moments": ("Moments", "shifted_covariance", "shifted_variance"),
     "multiplicity": ("Correction", "adjust_p_values"),
     "power": (
         "PowerAlternative", "ProportionVariance", "achieved_power", "duration_days", "guardrail_power",

@@ -183,8 +183,8 @@ def shifted_covariance(n: int, sum_a: float, sum_b: float, sum_of_products: floa
     the "shifted data" algorithm of Chan, Golub & LeVeque (1983), "Algorithms for computing the
     sample variance: analysis and recommendations", The American Statistician 37(3), eq. (1.6):
     exact in exact arithmetic, and accurate in floating point when the shifts are near the means,
-    since the two terms then do not cancel. The engine computes the sums with compensated
-    summation, whose result does not depend on the order of the rows, so the moments are the
+    since the two terms then do not cancel. The engine computes the sums exactly (correctly
+    rounded, whatever the order of the rows), so the moments are the
     same on every run and thread count; sums of groups shifted by the same constants add.
     ``None`` when ``n < 2``. With ``a = b`` it is the variance.
 
@@ -198,3 +198,19 @@ def shifted_covariance(n: int, sum_a: float, sum_b: float, sum_of_products: floa
     if n < 2:
         return None
     return (sum_of_products - sum_a * sum_b / n) / (n - 1)
+
+
+def shifted_variance(n: int, shifted_sum: float, shifted_square_sum: float) -> float | None:
+    """Sample variance (ddof=1) from the sums of values shifted by a constant, ``sum(x - s)`` and
+    ``sum((x - s)**2)``: :func:`shifted_covariance` of ``x`` with itself, where a result below 0
+    by no more than the rounding of its terms (a group whose values all sit far from the shift,
+    e.g. all 0 when the pooled mean is large) is 0. ``None`` when ``n < 2``.
+
+    Example:
+        >>> shifted_variance(3, -3 * 5000.0, 3 * 5000.0**2)
+        0.0
+    """
+    variance = shifted_covariance(n, shifted_sum, shifted_sum, shifted_square_sum)
+    if variance is not None and variance < 0 and -variance <= 1e-12 * shifted_square_sum / (n - 1):
+        return 0.0
+    return variance
