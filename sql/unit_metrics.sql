@@ -23,9 +23,9 @@
 --   {caps_source}      units when a cap is a pooled percentile, else (SELECT 1)
 --   {caps_join}        ", caps" when a metric is capped, else empty (units is then read once)
 --   {capped_values}    the values after capping, and capped-unit flags
---   {shifts}           the pooled mean of each value (one row), the shift of its sums below
---   {moments}          per group: counts, and exact sums of each value, of its
---                      shifted value and square, and of shifted products of pairs of values
+--   {moments}          per group: counts, and exact sums of each value, of its square and of
+--                      the products of pairs of values (about a shift near their mean when the
+--                      values sit far from 0 compared with their spread)
 --   {group_source}     the units to group: capped as it is, or (A/A calibration) capped crossed
 --                      with replicates, each unit re-randomized to an arm by a hash of its id
 --   {group_keys}       grouping columns, each followed by a comma
@@ -65,13 +65,9 @@ capped AS (
 grouped AS (
     {group_source}
 ),
-shifts AS (
-    SELECT {shifts}
-    FROM capped
-),
 moments AS (
     SELECT {group_keys} {moments}
-    FROM grouped, shifts
+    FROM grouped
     GROUP BY {grouping}
 ),
 exposure_counts AS (

@@ -9,7 +9,7 @@ CUPED) come from the same scan, and so do the exposure counts of the unit spine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,7 +140,8 @@ class _UnitSql:
 class _MetricsQuery:
     """Builder of the unit-metrics query: per-unit aggregates, values, caps and moments."""
 
-    def __init__(self, experiment: Experiment, logs: PreparedLogs, data_end: datetime | None, dialect: Dialect) -> None:
+    def __init__(self, experiment: Experiment, logs: PreparedLogs, data_end: datetime | None, dialect: Dialect,
+                 shifts: Mapping[str, float] | None = None) -> None:
         self.experiment = experiment
         self.logs = logs
         self.dialect = dialect
@@ -155,7 +156,8 @@ class _MetricsQuery:
         self.caps: list[str] = []
         self.capped: list[tuple[str, str]] = []
         self.moments: list[tuple[str, str]] = []
-        self.shifts: dict[str, str] = {}
+        self.shifts = dict(shifts or {})
+        self.window_aggregates: list[str] = []
         self.needs_pooled_units = False
 
     def bind_scan(self) -> tuple[str, str | None]:
@@ -187,23 +189,27 @@ class _MetricsQuery:
         return metric.kind.unit_value(metric, aggregates, self.sql)
 
     def add_activity(self) -> None:
-        """Whether each unit has any event the metrics read in its window (from its window start
-        to the end of the scan): the share of such units tells whether the logs join."""
-        in_window = ""
-        if (self.scan.anchor, self.scan.start) != ("window_start", 0.0):
-            in_window = f' FILTER (WHERE {TimeRange("window_start", 0.0, None).lower(self.parameters)})'
-        expression = f"count(*){in_window}"
-        if expression not in self.by_expression:
-            self.by_expression[expression] = alias = f"a{len(self.by_expression)}"
-            self.aggregates.append(f"{expression} AS {quote_identifier(alias)}")
-        self.values.append(f'CAST(coalesce(u."{self.by_expression[expression]}", 0) > 0 AS INTEGER) AS "with_events"')
+        """Whether each unit has any event the metrics read in their windows, from the metrics'
+        window aggregates already computed (a count above 0, another aggregate not null): the
+        share of such units tells whether the logs join."""
+        seen = [f"coalesce({reference}, 0) > 0" if self._counts(reference) else f"{reference} IS NOT NULL"
+                for reference in dict.fromkeys(self.window_aggregates)]
+        self.values.append(f'CAST({" OR ".join(seen) or "false"} AS INTEGER) AS "with_events"')
         self.capped.append(('"with_events"', "with_events"))
         self.moments.append(('sum("with_events")', "units_with_events"))
+
+    def _counts(self, reference: str) -> bool:
+        """Whether the aggregate is a count (0, not null, for a unit without events)."""
+        alias = reference[len('u."'):-1]
+        return next(e for e, a in self.by_expression.items() if a == alias).startswith("count(")
 
     def add_metric(self, index: int, metric: Metric, upper_of_scan: str | None) -> None:
         """Add one metric's values (metric, pre-exposure), caps and moments, named ``m<index>_*``."""
         m = f"m{index}"
-        value = self.unit_value(metric, metric_range(metric, self.experiment), upper_of_scan)
+        time = metric_range(metric, self.experiment)
+        aggregates = [self.aggregate(metric, side, time, upper_of_scan) for side in metric.sides]
+        self.window_aggregates += aggregates
+        value = metric.kind.unit_value(metric, aggregates, self.sql)
         columns = [self._value(value.numerator, f"{m}_y")]
         if value.denominator is not None:
             columns.append(self._value(value.denominator, f"{m}_x"))
@@ -249,10 +255,10 @@ class _MetricsQuery:
         return f'caps."{m}_cap"'
 
     def _add_moments(self, metric: Metric, m: str, columns: list[str]) -> None:
-        """Per group: the count, and for each value and each pair of values the sums that give
-        the means, variances and covariances the delta method and CUPED need (Deng et al. 2013,
-        eq. 3; Deng et al. 2018, eq. 4), computed from values shifted by their pooled mean
-        (:func:`iterate.stats.shifted_covariance`)."""
+        """Per group: the count, and for each value and each pair of values the exact sums that
+        give the means, variances and covariances the delta method and CUPED need (Deng et al.
+        2013, eq. 3; Deng et al. 2018, eq. 4): of the values, of their squares and of their
+        products, about a shift when one is given (:func:`iterate.stats.shifted_covariance`)."""
         has = set(columns)
         self.moments += [(f'count("{m}_y")', f"{m}_n"), (f'count(*) - count("{m}_y")', f"{m}_missing")]
         for column in columns:
@@ -265,20 +271,19 @@ class _MetricsQuery:
                 self.moments.append(self._sum_of_products(m, first, second))
 
     def _shifted(self, column: str) -> str:
-        """The column minus its pooled mean (0 when it has no value)."""
-        if column not in self.shifts:
-            self.shifts[column] = f'coalesce({self._exact_mean(column)}, 0) AS "{column}_shift"'
-        return f'("{column}" - shifts."{column}_shift")'
-
-    def _exact_mean(self, column: str) -> str:
-        return f'{self.dialect.exact_sum(quote_identifier(column))} / count("{column}")'
+        """The column, minus its shift when it has one (a bind parameter)."""
+        if not self.shifts.get(column):
+            return quote_identifier(column)
+        return f"({quote_identifier(column)} - {self.parameters.bind(float(self.shifts[column]))})"
 
     def _sums(self, column: str) -> list[tuple[str, str]]:
-        """The exact sum of a value, and of its shifted value and square: the same
-        digits whatever the order of the rows, so every run gives the same moments."""
+        """The exact sums of a value (correctly rounded, the same whatever the order of the rows,
+        so every run gives the same moments), of its shifted value and of the square of that."""
         shifted, exact_sum = self._shifted(column), self.dialect.exact_sum
-        return [(exact_sum(quote_identifier(column)), f"{column}_sum"), (exact_sum(shifted), f"{column}_dsum"),
-                (exact_sum(f"{shifted} * {shifted}"), f"{column}_dsq")]
+        sums = [(exact_sum(quote_identifier(column)), f"{column}_sum")]
+        if shifted != quote_identifier(column):
+            sums.append((exact_sum(shifted), f"{column}_dsum"))
+        return [*sums, (exact_sum(f"{shifted} * {shifted}"), f"{column}_dsq")]
 
     def _sum_of_products(self, m: str, first: str, second: str) -> tuple[str, str]:
         product = f"{self._shifted(f'{m}_{first}')} * {self._shifted(f'{m}_{second}')}"
@@ -295,6 +300,7 @@ def unit_metric_moments(
     *,
     replicates: Replicates | None = None,
     exposure_segments: Sequence[str] = (),
+    shifts: Mapping[str, float] | None = None,
 ) -> UnitMetrics:
     """Per-variant and per-segment moments of every per-unit metric, from one events scan, and
     the exposure counts of the spine (per exposure segment too) from the same query.
@@ -303,8 +309,13 @@ def unit_metric_moments(
     variants than ``variants`` (all single-variant units when ``None``). With ``replicates`` (A/A
     calibration), the analyzed units are instead re-randomized to two arms ``A`` and ``B`` in each
     replicate, and the moments are grouped per replicate and arm.
+
+    Variances come from exact sums of values and squares, which are accurate unless a value sits
+    far from 0 compared with its spread (the squares then cancel: a mean near 1e8 with a standard
+    deviation of 1); such values are summed again about their pooled mean (``shifts``), in a
+    second query that only such data costs.
     """
-    query = _MetricsQuery(experiment, logs, data_end, engine.dialect)
+    query = _MetricsQuery(experiment, logs, data_end, engine.dialect, shifts)
     if not query.metrics:
         return UnitMetrics([])
     scan_lower, upper_of_scan = query.bind_scan()
@@ -314,6 +325,11 @@ def unit_metric_moments(
     conditions = scan_conditions(query.events, scan_lower, upper_of_scan, experiment, logs, query.parameters)
     rows = engine.execute(_render(query, spine, variants, replicates, exposure_segments, conditions)).dicts()
     moments = [row for row in rows if row["row_kind"] == "moments"]
+    if shifts is None:
+        needed = _shifts_needed(moments, query, experiment)
+        if needed:
+            return unit_metric_moments(engine, experiment, logs, spine, variants, data_end, replicates=replicates,
+                                       exposure_segments=exposure_segments, shifts=needed)
     exposures = exposure_counts([row for row in rows if row["row_kind"] == "exposures"], exposure_segments)
     try:
         groups = [group for row in moments for group in _groups(row, query.metrics, experiment)]
@@ -359,7 +375,6 @@ def _render(query: _MetricsQuery, spine: Spine, variants: Sequence[str] | None, 
         caps_join=", caps" if query.caps else "",
         capped_values=", ".join(_aliased(query.capped)),
         moments=", ".join(_aliased([*groupings, *query.moments])),
-        shifts=", ".join(query.shifts.values()),
         group_source=group_source,
         group_keys="".join(f"{quote_identifier(key)}, " for key in group_keys),
         grouping=grouping,
@@ -367,6 +382,30 @@ def _render(query: _MetricsQuery, spine: Spine, variants: Sequence[str] | None, 
         moment_columns=_union_select(moment_columns, exposure_columns),
         exposure_columns=_union_select(exposure_columns, moment_columns, own_first=False),
     )
+
+
+_CANCELLATION = 1e4
+"""Beyond this ratio of a value's squared mean to its variance, squares summed about 0 lose more
+than about 12 of the 16 digits of the variance (Chan, Golub & LeVeque 1983): shift them."""
+
+
+def _shifts_needed(moments: Sequence[dict[str, Any]], query: _MetricsQuery, experiment: Experiment) -> dict[str, float]:
+    """The pooled mean of each value whose squares, summed about 0, would cancel (all units, from
+    the rows of all groups that are not segment values)."""
+    pooled = [row for row in moments if all(row.get(f"grouping:{s}".lower(), 1) == 1 for s in experiment.segments)]
+    shifts = {}
+    for index in range(len(query.metrics)):
+        m = f"m{index}"
+        n = sum(int(row[f"{m}_n"] or 0) for row in pooled)
+        for column in (f"{m}_{c}" for c in ("y", "x", "py", "px")):
+            if n < 2 or f"{column}_sum" not in pooled[0]:
+                continue
+            total = sum(_number(row, f"{column}_sum") for row in pooled)
+            squares = sum(_number(row, f"{column}_dsq") for row in pooled)
+            spread = max(squares - total * total / n, 0.0)
+            if total and total * total / n > _CANCELLATION * spread:
+                shifts[column] = total / n
+    return shifts
 
 
 def _aliased(pairs: Sequence[tuple[str, str]]) -> list[str]:
@@ -489,15 +528,19 @@ class _RowMoments:
 
         m, row = self.m, self.row
         if first == second:
-            value = shifted_variance(self.n, _number(row, f"{m}_{first}_dsum"), _number(row, f"{m}_{first}_dsq"))
+            value = shifted_variance(self.n, self._shifted_sum(first), _number(row, f"{m}_{first}_dsq"))
             return 0.0 if value is None else value
         key = next((f"{m}_{a}_{b}_dprod" for a, b in ((first, second), (second, first))
                     if f"{m}_{a}_{b}_dprod" in row), None)
         if key is None or key not in row:
             return 0.0
-        value = shifted_covariance(self.n, _number(row, f"{m}_{first}_dsum"), _number(row, f"{m}_{second}_dsum"),
-                                   _number(row, key))
+        value = shifted_covariance(self.n, self._shifted_sum(first), self._shifted_sum(second), _number(row, key))
         return 0.0 if value is None else value
+
+    def _shifted_sum(self, column: str) -> float:
+        """The sum of the value minus its shift (the plain sum when it was not shifted)."""
+        key = f"{self.m}_{column}_dsum"
+        return _number(self.row, key if key in self.row else f"{self.m}_{column}_sum")
 
     def ratio(self, y: str, x: str) -> RatioMoments:
         from iterate.stats import RatioMoments
