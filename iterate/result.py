@@ -92,12 +92,14 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """A decision rule that fired, with the numbers behind it."""
+    """A decision rule that fired, with the numbers behind it (``details``: the same numbers as
+    plain values, e.g. ``extra_units_per_arm`` and ``days`` of a pending metric)."""
 
     rule: str
     message: str
     variant: str | None = None
     metric: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
