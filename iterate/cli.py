@@ -12,13 +12,14 @@ import sys
 import traceback
 from functools import wraps
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 import click
 
 from iterate import __version__
 from iterate.errors import IterateError
 from iterate.report import FORMATS
+from iterate.result import VERDICTS
 
 BAD_INPUT_EXIT = 2
 INTERNAL_ERROR_EXIT = 1
@@ -63,11 +64,18 @@ def main() -> None:
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
 @click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
-@click.option("--format", "report_format", type=click.Choice(list(FORMATS)), default="text", show_default=True,
-              help="Report format.")
+@click.option("--format", "report_formats", default="text", show_default=True, metavar="FORMAT[,FORMAT...]",
+              help=f"Report format(s), comma-separated: {', '.join(FORMATS)}. Several need --output-dir.")
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="Write the report to this file instead of standard output (checked before the analysis; "
                    "a symlink, FIFO or /dev/stdout is written into, a file keeps its permissions).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each format's report into this folder (created if missing) as EXPERIMENT.EXT, "
+                   "e.g. checkout_v2.json, checkout_v2.md, checkout_v2.junit.xml.")
+@click.option("--fail-on", "fail_on", default=",".join(v for v in VERDICTS if v != "ship"), show_default=True,
+              metavar="VERDICT[,VERDICT...]",
+              help="Verdicts that give their non-zero exit code; any other verdict exits 0 (e.g. --fail-on "
+                   "rollback,invalid lets a nightly job pass on continue). The report is the same either way.")
 @click.option("--segment", "segments", multiple=True, metavar="COLUMN",
               help="Break every metric down by this dimension column (repeatable); overrides [experiment] segments.")
 @click.option("--as-of", "as_of", metavar="TIME",
@@ -75,32 +83,51 @@ def main() -> None:
 @click.option("--timeline", is_flag=True,
               help="Also show the per-day cumulative effects with always-valid intervals (one scan per day).")
 @_reports_errors
-def analyze(config: Path, events: str | None, exposures: str | None, report_format: str, output: Path | None,
-            segments: tuple[str, ...], as_of: str | None, timeline: bool) -> None:
+def analyze(config: Path, events: str | None, exposures: str | None, report_formats: str, output: Path | None,
+            output_dir: Path | None, fail_on: str, segments: tuple[str, ...], as_of: str | None,
+            timeline: bool) -> None:
     """Analyze the experiment described by CONFIG (a TOML file) and print the verdict.
 
-    The exit code carries the verdict, so a CI step can gate a release on it.
+    The exit code carries the verdict, so a CI step can gate a release on it (--fail-on chooses which).
     """
     from iterate.analysis import analyze as run_analysis
-    from iterate.outputs import plan_output
-    from iterate.report import render
+    from iterate.report.delivery import deliver, plan_reports
     from iterate.session import load_experiment
 
+    formats = _names(report_formats, FORMATS, "--format")
+    failing = _names(fail_on, VERDICTS, "--fail-on")
     experiment = load_experiment(config, events, exposures)
-    destination = None
-    if output is not None:  # checked before the analysis, so a bad path costs no analysis
-        configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
-        destination = plan_output(output, inputs=[config, events, exposures, *configured], label="--output")
+    configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
+    # checked before the analysis, so a bad path costs no analysis
+    reports = plan_reports(formats, experiment.name, output=output, output_dir=output_dir,
+                           inputs=[config, events, exposures, *configured])
     result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None,
                           timeline=timeline)
-    color = output is None and report_format == "text" and sys.stdout.isatty()
-    report = render(result, report_format, color=color)
-    if destination is None:
-        click.echo(report, nl=False)
-    else:
-        destination.write(report)
-        click.echo(f"{result.verdict} (exit code {result.exit_code}); report written to {output}", err=True)
-    sys.exit(result.exit_code)
+    deliver(result, reports, color=sys.stdout.isatty())
+    sys.exit(result.exit_code if result.verdict in failing else 0)
+
+
+def _names(text: str, choices: Collection[str], option: str) -> tuple[str, ...]:
+    """The comma-separated names of ``text``, each one of ``choices`` (else exit 2 naming the valid ones)."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in choices]
+    if unknown or not names:
+        raise click.BadParameter(f"{', '.join(map(repr, unknown)) or 'nothing'} given; choose among "
+                                 f"{', '.join(choices)} (comma-separated)", param_hint=option)
+    return names
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of iterate's JSON reports (analyze, plan, calibrate).
+
+    Validate a report with any JSON Schema validator, e.g. `iterate schema > schema.json` then
+    `check-jsonschema --schemafile schema.json report.json`. `schema_version` in each report says
+    which version of it the report follows.
+    """
+    from iterate.report import json_schema
+
+    click.echo(json_schema(), nl=False)
 
 
 @main.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, get_args
 
 if TYPE_CHECKING:
     import polars as pl
@@ -20,6 +20,7 @@ Outcome = Literal["better", "worse", "no_difference", "not_tested"]
 
 SCHEMA_VERSION = 1
 EXIT_CODES: Mapping[str, int] = {"ship": 0, "rollback": 10, "continue": 11, "inconclusive": 12, "invalid": 13}
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +184,7 @@ class AnalysisResult:
         """Every field and row as plain Python values: the one source of every report format."""
         document = {
             "schema_version": SCHEMA_VERSION,
+            "kind": self.report_kind,
             "experiment": self.experiment,
             "verdict": self.verdict,
             "exit_code": self.exit_code,

@@ -17,3 +17,13 @@ def write_logs_fixture():
 def write_config_fixture():
     """The :func:`helpers.write_config` helper, as a fixture."""
     return write_config
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _every_json_report_follows_the_schema():
+    """Every JSON report the suite produces (``--format json``, ``render(..., "json")``, ``to_dict()``)
+    is validated against the schema shipped in the package (``iterate schema``)."""
+    from schema_validation import validating_json_reports
+
+    with validating_json_reports():
+        yield

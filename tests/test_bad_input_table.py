@@ -711,7 +711,7 @@ CASES: list[Case] = [
     Case("output-written", "--output into a new file: written, nothing else",
          setup("--format", "json", "--output", "{d}/report.json"),
          11, "continue (exit code 11)", "report written to", outputs=("report.json",)),
-    Case("format-unknown", "--format yaml", setup("--format", "yaml"), 2, "'yaml' is not one of", "'json'"),
+    Case("format-unknown", "--format yaml", setup("--format", "yaml"), 2, "'yaml' given; choose among", "json"),
     Case("option-unknown", "--alpha is not an option", setup("--alpha", "0.1"),
          2, "No such option '--alpha'", "Try 'main analyze --help'"),
     Case("config-argument-missing", "analyze without CONFIG", lambda d, clean: ["analyze"],

@@ -35,6 +35,13 @@ class Reportable(Protocol):
         """Every field and row as plain Python values (floats may be infinite, times are datetimes)."""
 
 
+def json_schema() -> str:
+    """The JSON Schema (draft 2020-12) of every JSON report, as shipped in the package (``schema.json``)."""
+    from importlib.resources import files
+
+    return files(__name__).joinpath("schema.json").read_text(encoding="utf-8")
+
+
 def render(result: Reportable, report_format: str, *, color: bool = False) -> str:
     """The result in ``report_format`` (a name of :data:`FORMATS`); ``color`` for terminal text."""
     module = import_module(FORMATS[report_format])

@@ -8,6 +8,10 @@ from datetime import date, datetime
 from typing import Any
 
 
+EXTENSION = ".json"
+"""File extension of this format's report in an output folder."""
+
+
 def render(kind: str, document: dict[str, Any], *, color: bool = False) -> str:
     """The document as indented JSON text, ending with a newline."""
     return json.dumps(json_ready(document), indent=2, allow_nan=False) + "\n"

@@ -20,6 +20,10 @@ _OUTCOME_MARK = {"better": "better", "worse": "WORSE", "no_difference": "-", "no
 _CHECK_MARK = {(True, "error"): "ok  ", (True, "warning"): "ok  ", (False, "error"): "FAIL", (False, "warning"): "warn"}
 
 
+EXTENSION = ".txt"
+"""File extension of this format's report in an output folder."""
+
+
 def render(kind: str, document: Mapping[str, Any], *, color: bool = False) -> str:
     """The document as plain text readable in an 80+ column terminal (``color``: ANSI verdict)."""
     renderers: Mapping[str, Callable[..., str]] = {"analysis": _analysis, "plan": _plan, "calibration": _calibration}

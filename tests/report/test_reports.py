@@ -13,6 +13,7 @@ import types
 from datetime import date, datetime
 
 import click
+from click.testing import CliRunner
 import pytest
 
 from iterate.calibration import CalibrationResult, MetricRate
@@ -58,9 +59,12 @@ def _analysis(timeline=None) -> AnalysisResult:
 
 
 def test_the_registry_is_the_clis_format_choices():
-    for command in ("analyze", "plan", "calibrate"):
+    for command in ("plan", "calibrate"):
         option = next(p for p in main.commands[command].params if p.name == "report_format")
         assert isinstance(option.type, click.Choice) and list(option.type.choices) == list(FORMATS)
+    refused = CliRunner().invoke(main, ["analyze", "sample_data/experiment.toml", "--format", "pdf"])
+    assert refused.exit_code == 2
+    assert f"choose among {', '.join(FORMATS)} (comma-separated)" in refused.output
 
 
 def test_a_new_format_is_one_module_and_one_registry_line(monkeypatch):
