@@ -9,7 +9,7 @@ where the CLI takes its ``--format`` choices from).
 Example:
     >>> from iterate.report import FORMATS
     >>> list(FORMATS)
-    ['text', 'json']
+    ['text', 'json', 'markdown', 'junit']
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any, Protocol
 FORMATS: Mapping[str, str] = {
     "text": "iterate.report.text",
     "json": "iterate.report.json",
+    "markdown": "iterate.report.markdown",
+    "junit": "iterate.report.junit",
 }
 """Report formats by name: the module rendering each (imported on first use)."""
 
