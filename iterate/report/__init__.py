@@ -4,7 +4,9 @@ Every result that can be reported (:class:`iterate.result.AnalysisResult`, the p
 :mod:`iterate.planning`, the calibration of :mod:`iterate.calibration`) gives one document,
 ``as_document()``: its rows and fields as plain Python values. Every format is derived from that
 document alone, so a new format is one module here and one line in :data:`FORMATS` (which is also
-where the CLI takes its ``--format`` choices from).
+where the CLI takes its ``--format`` choices from). Every format renders every kind of document
+(``analysis``, ``plan``, ``calibration``): text for a terminal, JSON for machines, Markdown for a
+pull-request comment or a CI step summary, JUnit XML for a CI's test report.
 
 Example:
     >>> from iterate.report import FORMATS

@@ -36,7 +36,9 @@ from iterate.report.wording import Row
 
 _ACTIVE = frozenset("\\`*_[]<>|&~$!#@")
 """ASCII punctuation that Markdown (CommonMark, GFM tables and strikethrough, GitHub math, mentions
-and HTML) may give a meaning; CommonMark renders any backslash-escaped ASCII punctuation literally."""
+and HTML) may give a meaning anywhere in a line; CommonMark renders any backslash-escaped ASCII
+punctuation literally. Parentheses need no escape (a link needs the escaped ``]`` before them), and
+characters active only at the start of a line cannot occur there (names are never first on a line)."""
 
 
 def render(kind: str, document: Mapping[str, Any], *, color: bool = False) -> str:

@@ -20,7 +20,8 @@ APP_OPENS = {"name": "app_opens", "type": "count", "event": "app_open", "role": 
 HOSTILE = "a|b<script>"
 """A metric name that would break a Markdown table and inject HTML if it were not escaped."""
 HOSTILE_GUARDRAIL = {"name": HOSTILE, "type": "count", "event": "app_open", "role": "guardrail", "margin": 0.2}
-MARGIN_GUARDRAIL = {**CRASHES, "margin": 0.5}
+CRASHES_WITH_MARGIN = {**CRASHES, "margin": 0.5}
+OPENS_WITH_MARGIN = {"name": "app_opens", "type": "count", "event": "app_open", "role": "guardrail", "margin": 0.2}
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +62,7 @@ def by_verdict(lifted_logs, tiny_logs) -> dict[str, AnalysisResult]:
         "ship": analysis(lifted_logs, "ship", metrics=[PURCHASES, HOSTILE_GUARDRAIL],
                          experiment_extra={"segments": ["platform"]}, timeline=True),
         "rollback": analysis(lifted_logs, "rollback", metrics=[PURCHASES, CRASHES]),
-        "continue": analysis(tiny_logs, "continue", metrics=[PURCHASES, MARGIN_GUARDRAIL]),
+        "continue": analysis(tiny_logs, "continue", metrics=[PURCHASES, CRASHES_WITH_MARGIN]),
         "inconclusive": analysis(lifted_logs, "inconclusive", metrics=[APP_OPENS],
                                  experiment_extra={"max_duration": "1d"}),
         "invalid": analysis(lifted_logs, "invalid", metrics=[PURCHASES],
@@ -72,13 +73,13 @@ def by_verdict(lifted_logs, tiny_logs) -> dict[str, AnalysisResult]:
 @pytest.fixture(scope="session")
 def monitored(lifted_logs) -> AnalysisResult:
     """Everything the decision can read: Bayesian view, CUPED, anytime-valid (mSPRT) inference,
-    a guardrail with a non-inferiority margin."""
-    return analysis(lifted_logs, "monitored", metrics=[PURCHASES, MARGIN_GUARDRAIL],
+    a guardrail (app opens, no true effect) with a non-inferiority margin."""
+    return analysis(lifted_logs, "monitored", metrics=[PURCHASES, OPENS_WITH_MARGIN],
                     experiment_extra={"inference": "both", "cuped": "2d", "sequential": True})
 
 
 @pytest.fixture(scope="session")
 def looked(lifted_logs) -> AnalysisResult:
     """A group-sequential design (4 looks over 12,000 planned units) with the Bayesian view only."""
-    return analysis(lifted_logs, "looked", metrics=[PURCHASES, MARGIN_GUARDRAIL],
+    return analysis(lifted_logs, "looked", metrics=[PURCHASES, OPENS_WITH_MARGIN],
                     experiment_extra={"inference": "bayesian", "looks": 4, "planned_units": 12_000})
