@@ -4,12 +4,14 @@ Every result that can be reported (:class:`iterate.result.AnalysisResult`, the p
 :mod:`iterate.planning`, the calibration of :mod:`iterate.calibration`) gives one document,
 ``as_document()``: its rows and fields as plain Python values. Every format is derived from that
 document alone, so a new format is one module here and one line in :data:`FORMATS` (which is also
-where the CLI takes its ``--format`` choices from).
+where the CLI takes its ``--format`` choices from). Every format renders every kind of document
+(``analysis``, ``plan``, ``calibration``): text for a terminal, JSON for machines, Markdown for a
+pull-request comment or a CI step summary, JUnit XML for a CI's test report.
 
 Example:
     >>> from iterate.report import FORMATS
     >>> list(FORMATS)
-    ['text', 'json']
+    ['text', 'json', 'markdown', 'junit']
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any, Protocol
 FORMATS: Mapping[str, str] = {
     "text": "iterate.report.text",
     "json": "iterate.report.json",
+    "markdown": "iterate.report.markdown",
+    "junit": "iterate.report.junit",
 }
 """Report formats by name: the module rendering each (imported on first use)."""
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import time
 from typing import Any
 
+from iterate.report import wording
+
 Row = Mapping[str, Any]
 
 _VERDICT_LINE = {
@@ -55,6 +57,7 @@ def _analysis(report: Row, *, color: bool) -> str:
     notes = _notes(report["metrics"])
     if notes:
         lines += ["", *notes]
+    lines += _decision_inputs(report)
     if report["segments"]:
         lines += ["", "Segments (effects by segment value; flagged: differs from the other values):", "",
                   _segment_table(report["segments"])]
@@ -101,6 +104,61 @@ def _notes(rows: Sequence[Row]) -> list[str]:
             notes.append(f"{row['name']} ({row['variant']}): per-unit values capped at {row['cap']:.4g} "
                          f"({row['capped_units']:,} treatment units capped)")
     return notes
+
+
+def _decision_inputs(report: Row) -> list[str]:
+    """What the decision read beside the table: how intervals are valid, the look's alpha, and a
+    small table per method in use (non-inferiority, CUPED, Bayesian), each only when present."""
+    rows = report["metrics"]
+    sequential = _sequential_section(report)
+    sections = [sequential] if sequential else []
+    sections += [
+        ("Non-inferiority (a guardrail must be shown no worse than its margin; one-sided test):",
+         ("effect", "margin", "one-sided p", "non-inferior"),
+         [row for row in rows if row.get("noninferiority_margin") is not None],
+         lambda row: (_number(row["effect"], signed=True), _number(row["noninferiority_margin"]),
+                      _p(row["noninferiority_p_value"]), {True: "yes", False: "NOT SHOWN", None: "n/a"}[row["noninferior"]])),
+        ("CUPED (Deng et al. 2013: the effects above are adjusted with each unit's pre-exposure value):",
+         ("effect", "unadjusted effect", "std error", "unadjusted std error", "variance reduction"),
+         [row for row in rows if row.get("variance_reduction") is not None],
+         lambda row: (_number(row["effect"], signed=True), _number(row["unadjusted_effect"], signed=True),
+                      _number(row["std_error"]), _number(row["unadjusted_std_error"]),
+                      wording.percent(row["variance_reduction"], 1, signed=False))),
+        ("Bayesian view (normal posterior: chance the variant beats control; expected loss of shipping, in the "
+         "metric's units):",
+         ("chance to beat control", "expected loss"),
+         [row for row in rows if row.get("chance_to_beat") is not None],
+         lambda row: (wording.percent(row["chance_to_beat"], 1, signed=False), _number(row["expected_loss"]))),
+    ]
+    lines = []
+    for title, header, judged, cells in sections:
+        if judged:
+            lines += ["", title, "",
+                      _table(("metric", "variant", *header), [(row["name"], row["variant"], *cells(row)) for row in judged])]
+    return lines
+
+
+def _sequential_section(report: Row) -> tuple[str, tuple[str, ...], Sequence[Row], Callable[[Row], tuple[str, ...]]] | None:
+    """The intervals and alphas of sequential monitoring: anytime-valid intervals (their method
+    says which) and, at a group-sequential look, the nominal alpha each outcome is judged at."""
+    rows = report["metrics"]
+    kinds = sorted({kind for row in rows if (kind := wording.interval_kind(row))})
+    looks = [row for row in rows if row.get("decision_alpha") is not None]
+    if not kinds and not looks:
+        return None
+    parts = []
+    if kinds:
+        parts.append(f"intervals and p-values are {' and '.join(kinds)}, valid however often the experiment is "
+                     "looked at (relative intervals are fixed-horizon and left out)")
+    if looks:
+        parts.append(f"at this group-sequential look, outcomes are judged at its nominal alpha (overall alpha = "
+                     f"{report['alpha']})")
+    title = f"Sequential monitoring: {'; '.join(parts)}:"
+    header = ("effect", f"{1 - report['alpha']:.0%} interval", "p adj", *(("alpha of the look",) if looks else ()),
+              "outcome")
+    return title, header, rows, lambda row: (
+        _number(row["effect"], signed=True), _interval(row["ci_low"], row["ci_high"]), _p(row["p_value_adjusted"]),
+        *((_p(row["decision_alpha"]),) if looks else ()), _outcome(row))
 
 
 def _timeline(points: Sequence[Row]) -> str:

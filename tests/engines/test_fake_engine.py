@@ -176,5 +176,8 @@ def test_every_report_format_renders_the_fake_analysis(result, report_format):
         assert document == json.loads(json.dumps(result.to_dict()))
         assert [row["name"] for row in document["metrics"]] == ["conversion", "sessions", "revenue_per_session"]
     else:
-        assert text.startswith("fake: SHIP  (exit code 0)")
-        assert all(name in text for name in ("conversion", "sessions", "revenue_per_session"))
+        first_line = {"text": "fake: SHIP  (exit code 0)", "markdown": "## SHIP: fake (verdict ship, exit code 0)",
+                      "junit": "<?xml version='1.0' encoding='utf-8'?>"}[report_format]
+        assert text.splitlines()[0] == first_line
+        assert all(name.replace("_", "\\_" if report_format == "markdown" else "_") in text
+                   for name in ("conversion", "sessions", "revenue_per_session"))
