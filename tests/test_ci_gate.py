@@ -71,3 +71,31 @@ def test_a_hostile_experiment_name_stays_in_the_folder(tmp_path):
 
     assert file_name("../../etc/passwd", "json") == "_.._etc_passwd.json"
     assert file_name("..", "text") == "report.txt"
+
+
+def test_every_format_declares_its_own_file_extension():
+    from importlib import import_module
+
+    from iterate.report import FORMATS
+
+    extensions = [import_module(module).EXTENSION for module in FORMATS.values()]
+    assert all(extension.startswith(".") for extension in extensions)
+    assert len(set(extensions)) == len(extensions)
+
+
+def test_a_ci_job_gets_json_markdown_and_junit_it_can_parse(configs, tmp_path):
+    from xml.etree import ElementTree
+
+    from markdown_it import MarkdownIt
+
+    result = run("analyze", configs["rollback"], "--format", "json,markdown,junit", "--output-dir", tmp_path)
+    assert result.exit_code == 10
+    report = json.loads((tmp_path / "exp.json").read_text())
+    assert report["verdict"] == "rollback"
+    markdown = (tmp_path / "exp.md").read_text()
+    assert "ROLL BACK" in markdown.splitlines()[0]
+    assert any(token.type == "table_open" for token in MarkdownIt("commonmark").enable("table").parse(markdown))
+    suite = ElementTree.parse(tmp_path / "exp.junit.xml").getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    assert len(cases) == len(report["metrics"]) + len(report["segments"]) + len(report["checks"])
+    assert int(suite.get("failures")) >= 1

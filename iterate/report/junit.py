@@ -61,6 +61,9 @@ from xml.etree import ElementTree as ET
 from iterate.report import wording
 from iterate.report.wording import Row
 
+EXTENSION = ".junit.xml"
+"""File extension of this format's report in an output folder."""
+
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """Characters XML 1.0 cannot hold at all, even escaped (control characters, lone surrogates)."""
 

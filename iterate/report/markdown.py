@@ -34,6 +34,9 @@ from typing import Any
 from iterate.report import wording
 from iterate.report.wording import Row
 
+EXTENSION = ".md"
+"""File extension of this format's report in an output folder."""
+
 _ACTIVE = frozenset("\\`*_[]<>|&~$!#@")
 """ASCII punctuation that Markdown (CommonMark, GFM tables and strikethrough, GitHub math, mentions
 and HTML) may give a meaning anywhere in a line; CommonMark renders any backslash-escaped ASCII
