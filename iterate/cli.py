@@ -74,9 +74,12 @@ def main() -> None:
               help="Analyze the data as it was at TIME (ISO-8601, e.g. 2026-01-20T00:00:00Z).")
 @click.option("--timeline", is_flag=True,
               help="Also show the per-day cumulative effects with always-valid intervals (one scan per day).")
+@click.option("--explain", is_flag=True,
+              help="Print the decision trace (every rule evaluated, in order, with its numbers) after the report "
+                   "on standard output; with --format json on standard output it is the decision_trace key.")
 @_reports_errors
 def analyze(config: Path, events: str | None, exposures: str | None, report_format: str, output: Path | None,
-            segments: tuple[str, ...], as_of: str | None, timeline: bool) -> None:
+            segments: tuple[str, ...], as_of: str | None, timeline: bool, explain: bool) -> None:
     """Analyze the experiment described by CONFIG (a TOML file) and print the verdict.
 
     The exit code carries the verdict, so a CI step can gate a release on it.
@@ -100,6 +103,11 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     else:
         destination.write(report)
         click.echo(f"{result.verdict} (exit code {result.exit_code}); report written to {output}", err=True)
+    if explain and (report_format == "text" or destination is not None):
+        from iterate.report.trace import explain as decision_trace
+
+        click.echo("\n" + decision_trace(result.as_document()) if destination is None else
+                   decision_trace(result.as_document()), nl=False)
     sys.exit(result.exit_code)
 
 
