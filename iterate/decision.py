@@ -295,11 +295,11 @@ def recommend(
             "to compare it with"))
     runner_up = max(rivals, key=lambda arm: (_goodness(on_metric[arm]), _reverse(arm)))
     return _pairwise_recommendation(best, runner_up, on_metric[best], (pairwise or {}).get((best, runner_up)),
-                                    replace(empty, variant=best, runner_up=runner_up))
+                                    replace(empty, variant=best, runner_up=runner_up), variant_verdicts[runner_up])
 
 
 def _pairwise_recommendation(best: str, runner_up: str, best_row: MetricResult, pair: MetricResult | None,
-                             partial: Recommendation) -> Recommendation:
+                             partial: Recommendation, runner_up_verdict: Verdict) -> Recommendation:
     """The recommendation with the corrected pairwise test of the best arm against the runner-up."""
     alpha = best_row.decision_alpha or best_row.alpha
     named = f"ship {best}: best on {best_row.name} among the arms that ship"
@@ -313,12 +313,13 @@ def _pairwise_recommendation(best: str, runner_up: str, best_row: MetricResult, 
     distinguishable = adjusted < alpha and toward_good > 0
     numbers = (f"difference {_number(pair.effect)} ({1 - best_row.alpha:.0%} CI [{_number(pair.ci_low)}, "
                f"{_number(pair.ci_high)}]), p = {pair.p_value:.3g}, Bonferroni-adjusted over {partial.pairs} "
-               f"pair(s) p = {adjusted:.3g}")
+               f"pair{'' if partial.pairs == 1 else 's'} p = {adjusted:.3g}")
+    choice = ("either may be shipped on this evidence" if runner_up_verdict == "ship" else
+              f"{runner_up} does not ship ({runner_up_verdict}), so {best} is the arm to ship")
     verdict = (f"distinguishably better than the runner-up {runner_up} ({numbers} < alpha {alpha:.3g})"
                if distinguishable else
                f"but not distinguishable from the runner-up {runner_up} ({numbers}, "
-               f"{'not below' if toward_good > 0 else 'in the bad direction at'} alpha {alpha:.3g}): "
-               f"either may be shipped on this evidence")
+               f"{'not below' if toward_good > 0 else 'in the bad direction at'} alpha {alpha:.3g}): {choice}")
     return replace(partial, effect_difference=pair.effect, p_value=pair.p_value, p_value_adjusted=adjusted,
                    distinguishable=distinguishable, ci_low=pair.ci_low, ci_high=pair.ci_high, alpha=alpha,
                    method=pair.method, message=f"{named}, {verdict}")
@@ -415,14 +416,14 @@ def _test_numbers(row: MetricResult) -> dict[str, Any]:
 def _harm_step(row: MetricResult) -> TraceStep:
     alpha = _decision_alpha(row)
     if row.outcome == "worse":
-        outcome, text = "fired", f"worse ({_describe(row)}), adjusted p below alpha {alpha:.3g} in its bad direction"
+        outcome, text = "fired", f"is worse ({_describe(row)}), adjusted p below alpha {alpha:.3g} in its bad direction"
     elif row.outcome == "not_tested":
-        outcome, text = "not_applicable", f"not tested (status {row.status}): no harm can be shown"
+        outcome, text = "not_applicable", f"is not tested (status {row.status}): no harm can be shown"
     elif row.outcome == "better":
-        outcome, text = "passed", f"not worse, better ({_describe(row)})"
+        outcome, text = "passed", f"is not worse: it is better ({_describe(row)})"
     else:
-        outcome, text = "passed", f"not shown worse ({_describe(row)}; not below alpha {alpha:.3g})"
-    return _step("harm", outcome, f"{row.role} {row.name}: {text}", variant=row.variant, metric=row.name,
+        outcome, text = "passed", f"is not shown worse ({_describe(row)}; not below alpha {alpha:.3g})"
+    return _step("harm", outcome, f"{row.role} {row.name} {text}", variant=row.variant, metric=row.name,
                  alpha=alpha, **_test_numbers(row))
 
 
