@@ -287,13 +287,18 @@ def recommend(
             f"no arm is recommended: {', '.join(shipping)} all ship on their guardrails alone, and without a "
             "success metric the arms cannot be ranked; add a success metric"))
     on_metric = {row.variant: row for row in metric_results if row.name == metric}
-    best = max(shipping, key=lambda arm: (_goodness(on_metric.get(arm)), _reverse(arm)))
+    best = min(shipping, key=lambda arm: (-_goodness(on_metric.get(arm)), arm))  # a tie: the first name
+    if _goodness(on_metric.get(best)) == -math.inf:
+        named = shipping[0] if len(shipping) == 1 else None
+        return replace(empty, variant=named, message=(
+            f"ship {named}: the only arm that ships; it has no estimate on {metric} to rank it by" if named else
+            f"no arm is recommended: none of {', '.join(shipping)} has an estimate on {metric} to rank them by"))
     rivals = [arm for arm in arms if arm != best and _goodness(on_metric.get(arm)) > -math.inf]
     if not rivals:
         return replace(empty, variant=best, message=(
             f"ship {best}: best on {metric} among the arms that ship; no other arm has an estimate on {metric} "
             "to compare it with"))
-    runner_up = max(rivals, key=lambda arm: (_goodness(on_metric[arm]), _reverse(arm)))
+    runner_up = min(rivals, key=lambda arm: (-_goodness(on_metric[arm]), arm))
     return _pairwise_recommendation(best, runner_up, on_metric[best], (pairwise or {}).get((best, runner_up)),
                                     replace(empty, variant=best, runner_up=runner_up), variant_verdicts[runner_up])
 
@@ -330,11 +335,6 @@ def _goodness(row: MetricResult | None) -> float:
     if row is None or row.effect is None:
         return -math.inf
     return row.effect if row.direction == "increase" else -row.effect
-
-
-def _reverse(name: str) -> tuple[int, ...]:
-    """A key that sorts names in reverse, so that ``max`` breaks a tie in favour of the first name."""
-    return tuple(-ord(char) for char in name) + (0,)
 
 
 def _with_recommended_arm(reasons: list[Reason], recommendation: Recommendation, verdict: Verdict,

@@ -298,3 +298,13 @@ def test_explain_with_json_keeps_standard_output_one_document(simulated) -> None
     document = json.loads(output.output)
     assert len(document["decision_trace"]) == len(result.decision_trace)
     assert document["decision_trace"][-1]["outcome"] == result.verdict
+
+
+def test_explain_with_a_report_file_prints_the_trace_on_standard_output(simulated, tmp_path) -> None:
+    config, result = simulated
+    report = tmp_path / "report.json"
+    output = CliRunner().invoke(main, ["analyze", str(config), "--segment", "platform", "--format", "json",
+                                       "--output", str(report), "--explain"])
+    assert output.exit_code == result.exit_code
+    assert output.stdout.startswith("Decision trace of checkout_v2")
+    assert json.loads(report.read_text())["decision_trace"][-1]["outcome"] == result.verdict

@@ -14,7 +14,8 @@ NumPy; hand-built rows for the rule's corner cases.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -304,3 +305,14 @@ def test_arms_shipping_on_guardrails_alone_cannot_be_ranked() -> None:
     assert decision.verdict == "ship"
     assert decision.recommendation.variant is None
     assert "cannot be ranked" in decision.recommendation.message
+
+
+def test_arms_without_an_estimate_on_the_first_success_metric_cannot_be_ranked() -> None:
+    rows = [row for arm in ("a", "b") for row in (
+        replace(metric_row("m1", arm, 0.0, 1.0), effect=None, p_value=None, p_value_adjusted=None,
+                outcome="not_tested", status="no_data"),
+        metric_row("m2", arm, 0.2, 0.001))]
+    decision = decide(rows, PASSED)
+    assert decision.variant_verdicts == {"a": "ship", "b": "ship"}
+    assert decision.recommendation.variant is None and decision.recommendation.metric == "m1"
+    assert decision.recommendation.message == "no arm is recommended: none of a, b has an estimate on m1 to rank them by"
