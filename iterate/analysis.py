@@ -139,7 +139,7 @@ def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: b
     """Statistics, checks and decision on the moments: no engine from here on. ``anytime_valid``:
     the experiment is looked at repeatedly, so the sample ratio check is anytime-valid."""
     from iterate import checks
-    from iterate.comparisons import overall_rows, segment_rows
+    from iterate.comparisons import overall_rows, pairwise_rows, segment_rows
     from iterate.decision import decide
 
     variants, counts, groups = aggregates.variants, aggregates.counts, aggregates.groups
@@ -159,7 +159,8 @@ def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: b
     by_segment, heterogeneity = segment_rows(experiment, variants, groups)
     stopped = planned_end(experiment, analyzed, aggregates.started, aggregates.data_end)
     decision = decide(rows, quality, by_segment, stopped=stopped,
-                      shortfalls=evidence.sample_shortfalls(experiment, analyzed, variants))
+                      shortfalls=evidence.sample_shortfalls(experiment, analyzed, variants),
+                      pairwise=pairwise_rows(experiment, variants, groups, aggregates.quantiles))
     undeclared = sum(units for variant, units in counts.units.items() if variant not in variants)
     return AnalysisResult(
         experiment=experiment.name,
@@ -176,6 +177,8 @@ def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: b
         correction=experiment.correction,
         segment_results=tuple(by_segment),
         heterogeneity=tuple(heterogeneity),
+        decision_trace=decision.trace,
+        recommendation=decision.recommendation,
     )
 
 

@@ -82,10 +82,13 @@ def main() -> None:
               help="Analyze the data as it was at TIME (ISO-8601, e.g. 2026-01-20T00:00:00Z).")
 @click.option("--timeline", is_flag=True,
               help="Also show the per-day cumulative effects with always-valid intervals (one scan per day).")
+@click.option("--explain", is_flag=True,
+              help="Print the decision trace (every rule evaluated, in order, with its numbers and alpha) after the "
+                   "report; on standard error when standard output holds a JSON / Markdown / JUnit report.")
 @_reports_errors
 def analyze(config: Path, events: str | None, exposures: str | None, report_formats: str, output: Path | None,
             output_dir: Path | None, fail_on: str, segments: tuple[str, ...], as_of: str | None,
-            timeline: bool) -> None:
+            timeline: bool, explain: bool) -> None:
     """Analyze the experiment described by CONFIG (a TOML file) and print the verdict.
 
     The exit code carries the verdict, so a CI step can gate a release on it (--fail-on chooses which).
@@ -104,7 +107,18 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None,
                           timeline=timeline)
     deliver(result, reports, color=sys.stdout.isatty())
+    if explain:
+        on_stdout = [report.report_format for report in reports if report.output is None]
+        _explain(result, after_report=on_stdout == ["text"], to_stderr=on_stdout not in ([], ["text"]))
     sys.exit(result.exit_code if result.verdict in failing else 0)
+
+
+def _explain(result, *, after_report: bool, to_stderr: bool) -> None:
+    """The decision trace after the report: on standard output, or on standard error when standard
+    output holds a report another program reads (e.g. JSON, where the trace is the decision_trace key)."""
+    from iterate.report.trace import explain
+
+    click.echo(("\n" if after_report else "") + explain(result.as_document()), nl=False, err=to_stderr)
 
 
 def _names(text: str, choices: Collection[str], option: str) -> tuple[str, ...]:

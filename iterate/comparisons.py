@@ -185,6 +185,41 @@ def overall_rows(
     return rows
 
 
+def pairwise_rows(
+    experiment: Experiment,
+    variants: Sequence[str],
+    groups: Sequence[GroupMoments],
+    quantiles: Mapping[str, Mapping[str, QuantileSummary]],
+) -> dict[tuple[str, str], MetricResult]:
+    """Every treatment arm against every other on the first success metric, keyed ``(arm, other)``.
+
+    The row of ``(arm, other)`` is :func:`compare` with ``other`` in the place of control: the
+    metric kind's own test (CUPED-adjusted when both arms carry their covariate moments, as against
+    control), always-valid under sequential inference. The p-values are raw: the decision
+    corrects them for the number of pairs (:func:`iterate.decision.recommend`). Empty with fewer
+    than two treatment arms or without a success metric.
+    """
+    metric = next((metric for metric in experiment.metrics if metric.role == "success"), None)
+    control = experiment.control if experiment.control in variants else variants[0]
+    arms = [variant for variant in variants if variant != control]
+    if metric is None or len(arms) < 2:
+        return {}
+    rows = {}
+    overall = {g.variant: g for g in groups if g.segment is None and g.metric == metric.name}
+    for arm in arms:
+        for other in arms:
+            if arm == other:
+                continue
+            if not metric.kind.per_unit:
+                summaries = quantiles[metric.name]
+                row = compare(metric, arm, summaries[other], summaries[arm], experiment)
+            else:
+                row = compare(metric, arm, overall[other].moments, overall[arm].moments, experiment,
+                              control_group=overall[other], treatment_group=overall[arm])
+            rows[(arm, other)] = with_sequential(row, experiment) if experiment.sequential else row
+    return rows
+
+
 def segment_rows(
     experiment: Experiment, variants: Sequence[str], groups: Sequence[GroupMoments]
 ) -> tuple[list[MetricResult], list[Heterogeneity]]:

@@ -103,6 +103,57 @@ class Reason:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+TraceOutcome = Literal["fired", "passed", "warning", "met", "not_met", "not_applicable",
+                       "ship", "rollback", "continue", "inconclusive", "invalid"]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceStep:
+    """One rule of the decision as ``decide`` evaluated it, in order (the decision trace).
+
+    ``outcome`` is, for a gate (``check_<name>``, ``harm``, ``segment_harm``, ``no_data``,
+    ``min_units``, ``no_success_metric``, ``planned_end``): ``fired`` (it holds and decides or
+    blocks the verdict), ``passed`` (it does not hold) or ``warning`` (a failed warning-level check,
+    which does not change the verdict); for a criterion of ``ship`` (``success``,
+    ``noninferiority``): ``met`` or ``not_met``; ``not_applicable`` when the rule cannot be
+    evaluated (no test, no data, no segment breakdown); for ``recommended_arm``: ``fired`` when an
+    arm is named, else ``not_applicable``; for ``verdict``: the verdict itself. ``alpha`` is the
+    level the rule's test used (the family-corrected p against the experiment's alpha, the look's
+    ``decision_alpha`` under a group-sequential design, the one-sided alpha of non-inferiority);
+    ``numbers`` holds the values compared, as plain values.
+    """
+
+    step: int
+    rule: str
+    variant: str | None
+    metric: str | None
+    outcome: TraceOutcome
+    alpha: float | None
+    numbers: Mapping[str, Any]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """Which treatment arm to ship (:func:`iterate.decision.recommend`), with the pairwise test of
+    the best arm against the runner-up on the first success metric (``p_value_adjusted``:
+    Bonferroni over the ``pairs`` = k(k-1)/2 pairs of the k treatment arms)."""
+
+    variant: str | None
+    metric: str | None
+    runner_up: str | None
+    effect_difference: float | None
+    p_value: float | None
+    p_value_adjusted: float | None
+    pairs: int
+    distinguishable: bool
+    message: str
+    ci_low: float | None = None
+    ci_high: float | None = None
+    alpha: float | None = None
+    method: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Heterogeneity:
     """Cochran's Q across the values of one segment for one metric and variant."""
@@ -137,6 +188,8 @@ class AnalysisResult:
         segment_results: One row per segment value, metric and treatment variant.
         heterogeneity: Cochran's Q across the values of each segment.
         timeline: Per-day cumulative effects with always-valid intervals, when asked for.
+        decision_trace: Every rule the decision evaluated, in order, with its numbers and alpha.
+        recommendation: Which treatment arm to ship, with the pairwise test of the two best arms.
     """
 
     report_kind: ClassVar[str] = "analysis"
@@ -156,6 +209,8 @@ class AnalysisResult:
     segment_results: tuple[MetricResult, ...] = ()
     heterogeneity: tuple[Heterogeneity, ...] = ()
     timeline: tuple[TimelinePoint, ...] | None = None
+    decision_trace: tuple[TraceStep, ...] = ()
+    recommendation: Recommendation | None = None
 
     @property
     def exit_code(self) -> int:
@@ -200,6 +255,8 @@ class AnalysisResult:
             "metrics": [asdict(row) for row in self.metric_results],
             "segments": [asdict(row) for row in self.segment_results],
             "heterogeneity": [asdict(row) for row in self.heterogeneity],
+            "recommendation": None if self.recommendation is None else asdict(self.recommendation),
+            "decision_trace": [asdict(step) for step in self.decision_trace],
         }
         if self.timeline is not None:
             document["timeline"] = [asdict(point) for point in self.timeline]
