@@ -14,9 +14,14 @@ A/B tests with multiple metrics":
 - ``inconclusive`` when the planned sample or duration is reached without a ship decision;
 - ``continue`` otherwise, with how many more units would change that.
 
-With several treatment variants, each gets its own verdict and the experiment's verdict is the
-most cautious one (``invalid`` > ``rollback`` > ``inconclusive`` > ``continue`` > ``ship``), so
-that a CI gate never passes a release one of whose arms is harmful or unproven.
+With several treatment variants, each gets its own verdict. The experiment's verdict is ``ship``
+when an arm is recommended (below) and the choice is settled: it is distinguishably better than the
+runner-up, or every other arm is itself settled (``ship``: either may go out, the better one is
+named; ``rollback``: out of the running). Shipping that arm turns the others off, so a harmful or
+clearly beaten arm does not hold the release back (its reasons are still reported). Otherwise the
+experiment's verdict is the most cautious of the arms' (``invalid`` > ``rollback`` >
+``inconclusive`` > ``continue`` > ``ship``): a CI gate never passes while no arm is shown good and
+safe, or while an unproven arm might still beat the one it would ship.
 
 Which arm to ship (:func:`recommend`): among the arms whose own verdict is ``ship``, the best on
 the first success metric, by its effect against control in the metric's good direction. The
@@ -26,8 +31,7 @@ against runner-up, CUPED-adjusted when the comparisons with control are; always-
 sequential inference), and its p-value is Bonferroni-corrected for the k(k-1)/2 pairs of the k
 treatment arms (Bonferroni 1936; Hochberg & Tamhane 1987, section 2.1, all pairwise comparisons):
 the best arm is ``distinguishable`` when the corrected p is below alpha (the look's
-``decision_alpha`` at a group-sequential look) and the difference is in the good direction. The
-experiment's verdict stays the most cautious one; the recommendation names the arm that would ship.
+``decision_alpha`` at a group-sequential look) and the difference is in the good direction.
 
 ``decide`` also returns its trace: every rule it evaluated, in order, with the numbers and the
 alpha each test used, including the rules that did not fire (:class:`iterate.result.TraceStep`).
@@ -147,9 +151,9 @@ def decide(
         reasons += variant_reasons
         trace += _variant_steps(variant, rows, [row for row in segment_results if row.variant == variant],
                                 stopped, (shortfalls or {}).get(variant), verdict)
-    verdict = max(variant_verdicts.values(), key=_CAUTION.__getitem__, default="continue")
     reasons.sort(key=lambda reason: -_CAUTION.get(_RULE_VERDICT.get(reason.rule, "continue"), 0))
     recommendation = recommend(metric_results, variant_verdicts, pairwise)
+    verdict = experiment_verdict(variant_verdicts, recommendation)
     reasons = _with_recommended_arm(reasons, recommendation, verdict, len(variants))
     trace += [_recommendation_step(recommendation), _experiment_verdict_step(verdict, variant_verdicts)]
     return Decision(verdict, variant_verdicts, tuple(reasons), _numbered(trace), recommendation)
@@ -251,6 +255,27 @@ def _number(value: float | None) -> str:
 
 
 # ---------------------------------------------------------------------------- the arm to ship
+
+
+def experiment_verdict(variant_verdicts: Mapping[str, Verdict], recommendation: Recommendation) -> Verdict:
+    """The experiment's verdict from its arms' (the rule of the module docstring): ``ship`` when the
+    recommended arm ships and is distinguishably better than the runner-up or every other arm ships
+    or is rolled back, else the most cautious of the arms' verdicts.
+
+    Example:
+        >>> best = Recommendation("b", "conversion", "a", 0.03, 1e-6, 1e-6, 1, True, "ship b")
+        >>> experiment_verdict({"a": "rollback", "b": "ship"}, best)
+        'ship'
+    """
+    chosen = recommendation.variant
+    settled = all(verdict in ("ship", "rollback") for arm, verdict in variant_verdicts.items() if arm != chosen)
+    if chosen is not None and variant_verdicts.get(chosen) == "ship" and (recommendation.distinguishable or settled):
+        return "ship"
+    return _most_cautious(variant_verdicts)
+
+
+def _most_cautious(variant_verdicts: Mapping[str, Verdict]) -> Verdict:
+    return max(variant_verdicts.values(), key=_CAUTION.__getitem__, default="continue")
 
 
 def recommend(
@@ -533,5 +558,7 @@ def _recommendation_step(recommendation: Recommendation) -> TraceStep:
 
 def _experiment_verdict_step(verdict: Verdict, variant_verdicts: Mapping[str, Verdict]) -> TraceStep:
     arms = ", ".join(f"{arm} {arm_verdict}" for arm, arm_verdict in variant_verdicts.items())
-    return _step("verdict", verdict, f"experiment: {verdict}, the most cautious of the arms' verdicts ({arms})"
+    cautious = _most_cautious(variant_verdicts)
+    why = "the most cautious of the arms' verdicts" if verdict == cautious else "the recommended arm ships"
+    return _step("verdict", verdict, f"experiment: {verdict}, {why} ({arms})"
                  if variant_verdicts else f"experiment: {verdict}", variant_verdicts=dict(variant_verdicts))

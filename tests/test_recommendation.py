@@ -263,7 +263,7 @@ def test_the_best_arm_in_a_decreasing_metric_has_the_most_negative_effect() -> N
     assert recommendation.distinguishable is True
 
 
-def test_a_harmful_arm_keeps_the_experiment_from_shipping_but_the_shipping_arm_is_named() -> None:
+def test_a_harmful_arm_does_not_hold_back_a_safe_arm_that_ships() -> None:
     rows = [metric_row("m", "a", 0.5, 1e-6), metric_row("crashes", "a", 0.3, 1e-4, role="guardrail",
                                                        direction="decrease"),
             metric_row("m", "b", 0.2, 1e-3), metric_row("crashes", "b", 0.0, 0.9, role="guardrail",
@@ -271,13 +271,41 @@ def test_a_harmful_arm_keeps_the_experiment_from_shipping_but_the_shipping_arm_i
     pair = metric_row("m", "b", -0.3, 0.01)  # b against a: a is better on m, but a is harmful
     decision = decide(rows, PASSED, pairwise={("b", "a"): pair})
     assert decision.variant_verdicts == {"a": "rollback", "b": "ship"}
-    assert decision.verdict == "rollback"
+    assert decision.verdict == "ship"  # shipping b turns the harmful a off
     recommendation = decision.recommendation
     assert (recommendation.variant, recommendation.runner_up) == ("b", "a")
     assert recommendation.distinguishable is False  # the runner-up is better on m
-    assert decision.reasons[0].rule == "harm"
-    assert decision.reasons[-1].rule == "recommended_arm"
-    assert "the experiment's verdict is rollback" in decision.reasons[-1].message
+    assert [reason.rule for reason in decision.reasons[:2]] == ["recommended_arm", "harm"]
+    assert decision.reasons[1].variant == "a"  # the harm is still reported
+    assert decision.trace[-1].message.startswith("experiment: ship, the recommended arm ships")
+
+
+def arms_decision(verdict_of_a: str, distinguishable: bool):
+    """Arm b ships (better on m); arm a is shipped, unproven or harmful; the pair b vs a is
+    significant (p 0.001) or not (p 0.4)."""
+    a_rows = {"ship": [metric_row("m", "a", 0.2, 1e-3)],
+              "continue": [metric_row("m", "a", 0.1, 0.3)],
+              "rollback": [metric_row("m", "a", 0.1, 0.3),
+                           metric_row("crashes", "a", 0.3, 1e-4, role="guardrail", direction="decrease")]}
+    rows = [*a_rows[verdict_of_a], metric_row("m", "b", 0.4, 1e-6)]
+    pair = metric_row("m", "b", 0.2 if distinguishable else 0.05, 0.001 if distinguishable else 0.4)
+    return decide(rows, PASSED, pairwise={("b", "a"): pair})
+
+
+@pytest.mark.parametrize(("verdict_of_a", "distinguishable", "expected"), [
+    ("ship", True, "ship"), ("ship", False, "ship"),  # either may go out; b is named
+    ("continue", True, "ship"),  # a is unproven but clearly beaten: no reason to wait for it
+    ("continue", False, "continue"),  # a might still beat b: wait
+    ("rollback", True, "ship"), ("rollback", False, "ship"),  # a is out of the running
+])
+def test_the_experiment_ships_the_recommended_arm_once_the_choice_is_settled(verdict_of_a, distinguishable,
+                                                                              expected) -> None:
+    decision = arms_decision(verdict_of_a, distinguishable)
+    assert decision.variant_verdicts == {"a": verdict_of_a, "b": "ship"}
+    assert decision.recommendation.variant == "b"
+    assert decision.recommendation.distinguishable is distinguishable
+    assert decision.verdict == expected
+    assert decision.trace[-1].outcome == expected
 
 
 def test_the_pairwise_p_value_is_corrected_for_the_pairs_of_treatment_arms() -> None:
