@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from iterate.horizon import Horizon, outlook, success_family_size
-from iterate.horizon import units_to_noninferiority, units_to_significance  # noqa: F401 - moved, importable here too
 from iterate.result import Check, MetricResult, Outcome, Reason, Verdict
 
 _CAUTION: dict[Verdict, int] = {"invalid": 4, "rollback": 3, "inconclusive": 2, "continue": 1, "ship": 0}

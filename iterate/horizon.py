@@ -180,7 +180,7 @@ def units_to_significance(row: MetricResult, *, alpha: float | None = None, powe
         >>> row = MetricResult("m", "b", "success", "mean", "increase", "welch", "ok", 1000, 1000, 1.0, 1.1,
         ...                    0.1, None, None, None, None, None, 0.16, 0.16, 0.0707, 0.05, "no_difference")
         >>> units_to_significance(row)
-        2925
+        2924
     """
     design = arm_design(row)
     if design is None or not row.effect:
@@ -302,11 +302,11 @@ def with_projection(reason: Reason, row: MetricResult, horizon: Horizon, family_
                else "the observed effect is 0 or in the bad direction")
         text = f"; no projection: {why}, so more data of the same kind would not show it"
     elif row.role == "success":
-        text = (f"; if this effect is the true one, {_when(projection)} would show it significant with "
-                f"{HORIZON_POWER:.0%} power (two-sided alpha {projection.alpha:.3g})")
+        text = (f"; if this effect is the true one, {HORIZON_POWER:.0%} power to show it significant (two-sided "
+                f"alpha {projection.alpha:.3g}) needs {_when(projection)}")
     else:
-        text = (f"; if this effect is the true one, {_when(projection)} would show it non-inferior with "
-                f"{HORIZON_POWER:.0%} power (one-sided alpha {projection.alpha:.3g})")
+        text = (f"; if this effect is the true one, {HORIZON_POWER:.0%} power to show it non-inferior (one-sided "
+                f"alpha {projection.alpha:.3g}) needs {_when(projection)}")
     return replace(reason, message=reason.message + text, details={**reason.details, **projection.details()})
 
 
@@ -346,8 +346,8 @@ def verdict_horizon(variant: str, rows: Sequence[MetricResult], horizon: Horizon
                       details={"extra_units_per_arm": 0, "days": 0, "daily_units_per_arm": None})
     projection, binding = max(needs, key=lambda item: (item[0].extra_units_per_arm, item[1].name))
     parts = ", ".join(f"{row.name} {p.extra_units_per_arm:,}" for p, row in needs)
-    message = (f"ship could be reached after {_when(projection)}, if the observed effects are the true ones "
-               f"({HORIZON_POWER:.0%} power; extra units per arm: {parts})")
+    message = (f"if the observed effects are the true ones, ship needs {_when(projection)} "
+               f"({HORIZON_POWER:.0%} power for each metric it waits for: {parts})")
     if shortfall:
         message += f"; also {shortfall}"
     details = projection.details()
@@ -382,8 +382,8 @@ def futility(variant: str, rows: Sequence[MetricResult], horizon: Horizon, famil
     if not findings:
         return None
     reachable = f"the {limit} limit" if limit == "max_duration" else "the planned units"
-    message = (f"futile: at {reachable}, reached in about {days} more days at the observed traffic, "
-               f"{'; '.join(item['text'] for item in findings)}")
+    when = "" if days is None else f", reached in about {days:,} more days at the observed traffic"
+    message = f"futile: at {reachable}{when}, {'; '.join(item['text'] for item in findings)}"
     details = {"limit": limit, "days": days, "metrics": [{k: v for k, v in item.items() if k != "text"}
                                                           for item in findings]}
     return Reason("futility", message, variant, None, details)

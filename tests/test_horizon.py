@@ -335,3 +335,12 @@ def test_bad_mde_is_exit_2(tmp_path, bad) -> None:
     assert outcome.exit_code == 2, outcome.output
     assert "[experiment] mde" in outcome.output and "0.02 for +2%" in outcome.output
     assert "Traceback" not in outcome.output
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import iterate.horizon
+
+    outcome = doctest.testmod(iterate.horizon)
+    assert outcome.attempted >= 3 and outcome.failed == 0
