@@ -23,6 +23,7 @@ from iterate.aggregation.quality import LogSummary
 from iterate.config import Experiment
 from iterate.engines import Engine
 from iterate.errors import ConfigError, DataError
+from iterate.horizon import Horizon
 from iterate.result import AnalysisResult
 from iterate.session import Session, open_session, resolve
 
@@ -160,7 +161,8 @@ def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: b
     stopped = planned_end(experiment, analyzed, aggregates.started, aggregates.data_end)
     decision = decide(rows, quality, by_segment, stopped=stopped,
                       shortfalls=evidence.sample_shortfalls(experiment, analyzed, variants),
-                      pairwise=pairwise_rows(experiment, variants, groups, aggregates.quantiles))
+                      pairwise=pairwise_rows(experiment, variants, groups, aggregates.quantiles),
+                      horizon=observed_horizon(experiment, analyzed, aggregates.started, aggregates.data_end))
     undeclared = sum(units for variant, units in counts.units.items() if variant not in variants)
     return AnalysisResult(
         experiment=experiment.name,
@@ -194,6 +196,17 @@ def planned_end(experiment: Experiment, units: dict[str, int], started: datetime
         if elapsed >= limit:
             return f"the planned maximum duration {experiment.max_duration} is reached ({elapsed / 86400:.1f} days of data)"
     return None
+
+
+def observed_horizon(experiment: Experiment, units: dict[str, int], started: datetime | None,
+                     data_end: datetime | None) -> Horizon:
+    """The traffic so far (analyzed units over the days between the first exposure and the data end)
+    and the plan's limits, for the projections and the futility rule of :mod:`iterate.horizon`."""
+    elapsed = None if started is None or data_end is None else (data_end - started).total_seconds() / 86400
+    limit = experiment.max_duration_seconds
+    return Horizon(elapsed_days=elapsed, analyzed_units=sum(units.values()), planned_units=experiment.planned_units,
+                   max_duration_days=None if limit is None else limit / 86400, mde=experiment.mde,
+                   correction=experiment.correction)
 
 
 def _statistics_modules(experiment: Experiment) -> list[str]:

@@ -11,8 +11,15 @@ A/B tests with multiple metrics":
   release without success metrics ships on its guardrails alone; never on no evidence
   (:mod:`iterate.evidence`): not with a guardrail or deterioration metric without data, nor
   with fewer than ``min_units_per_arm`` units in an arm;
-- ``inconclusive`` when the planned sample or duration is reached without a ship decision;
-- ``continue`` otherwise, with how many more units would change that.
+- ``inconclusive`` when the planned sample or duration is reached without a ship decision, or
+  early when it cannot be reached (``futility``, :mod:`iterate.horizon`): with ``[experiment] mde``,
+  every success metric's minimum detectable effect at the largest reachable sample per arm (80%
+  power, the success family's alpha, the observed variances) is above ``mde``; or a guardrail
+  with a margin would be shown non-inferior there with less than 80% power even with a true
+  effect of 0. Harm still rolls back first and failed checks still make it ``invalid``; without
+  ``mde`` and guardrail margins, or without ``planned_units`` and ``max_duration``, no futility;
+- ``continue`` otherwise, with how many more units per arm and days at the observed traffic
+  would change that, for each pending metric and for the verdict (``verdict_horizon``).
 
 With several treatment variants, each gets its own verdict. The experiment's verdict is ``ship``
 when an arm is recommended (below) and the choice is settled: it is distinguishably better than the
@@ -43,8 +50,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
+from iterate.horizon import Horizon, outlook, success_family_size
 from iterate.result import Check, MetricResult, Outcome, Reason, Recommendation, TraceStep, Verdict
-from iterate.stats.distributions import ndtri
 
 _CAUTION: dict[Verdict, int] = {"invalid": 4, "rollback": 3, "inconclusive": 2, "continue": 1, "ship": 0}
 
@@ -76,34 +83,6 @@ def classify(direction: str, effect: float | None, p_value: float | None, alpha:
     return "better" if good else "worse"
 
 
-def units_to_significance(row: MetricResult) -> int | None:
-    """Extra units per arm after which the observed effect, if it held, would reach significance.
-
-    The standard error shrinks as 1/sqrt(n), so at n' = n (z_crit / |z|)^2 the z statistic of the
-    same effect reaches z_crit = Phi^{-1}(1 - alpha/2). ``None`` when there is no effect to scale.
-    """
-    if row.effect in (None, 0) or not row.std_error or row.p_value is None:
-        return None
-    return _extra_units(abs(row.effect) / row.std_error, float(ndtri(1 - row.alpha / 2)), row)
-
-
-def units_to_noninferiority(row: MetricResult) -> int | None:
-    """Extra units per arm after which a guardrail's observed effect, if it held, would be shown
-    non-inferior: the one-sided statistic (effect + margin) / se reaches Phi^{-1}(1 - alpha)."""
-    if row.noninferiority_margin is None or row.effect is None or not row.std_error:
-        return None
-    toward_good = row.effect if row.direction == "increase" else -row.effect
-    distance = toward_good + row.noninferiority_margin
-    if distance <= 0:
-        return None
-    return _extra_units(distance / row.std_error, float(ndtri(1 - row.alpha)), row)
-
-
-def _extra_units(z_observed: float, z_needed: float, row: MetricResult) -> int:
-    arm_size = min(row.n_control, row.n_treatment)
-    return max(0, math.ceil(arm_size * (z_needed / z_observed) ** 2 - arm_size))
-
-
 def decide(
     metric_results: Sequence[MetricResult],
     checks: Iterable[Check],
@@ -112,6 +91,7 @@ def decide(
     stopped: str | None = None,
     shortfalls: Mapping[str, str] | None = None,
     pairwise: Mapping[tuple[str, str], MetricResult] | None = None,
+    horizon: Horizon | None = None,
 ) -> Decision:
     """Verdict and reasons from the metric rows, the quality checks and the per-segment rows.
 
@@ -124,6 +104,16 @@ def decide(
     not count, and ``shortfalls`` names the variants with too few units to ship. ``pairwise`` holds
     the comparisons between treatment arms on the first success metric, keyed ``(arm, other)``
     (the row of ``arm`` against ``other`` as control), from which :func:`recommend` names the arm.
+
+    ``horizon`` (:mod:`iterate.horizon`: the observed traffic, ``planned_units``,
+    ``max_duration``, ``mde``, the correction) gives each pending metric and a ``continue`` its
+    projection: the extra units per arm and days after which, if the observed effects held, the
+    metric would be shown (80% power, at the alpha the decision reads) and the variant could ship
+    (``verdict_horizon``). It also decides futility: a ``continue`` becomes ``inconclusive`` early
+    (rule ``futility``) when at the largest reachable sample no success metric could detect
+    ``mde`` or a guardrail could not be shown non-inferior (below 80% power with a true effect of
+    0). Harm shown (``rollback``) and failed checks (``invalid``) come first; without ``mde`` and
+    without guardrail margins, or without ``planned_units`` and ``max_duration``, nothing is futile.
 
     Example:
         >>> decide([], [Check("srm", False, "sample ratio mismatch")]).verdict
@@ -142,15 +132,18 @@ def decide(
 
     variant_verdicts: dict[str, Verdict] = {}
     reasons: list[Reason] = []
+    family_size = success_family_size(metric_results, (horizon or Horizon()).correction)
     for variant in variants:
         rows = [row for row in metric_results if row.variant == variant]
         harmed_segments = [row for row in segment_results if row.variant == variant and row.outcome == "worse"]
-        verdict, variant_reasons = _decide_variant(variant, rows, harmed_segments, stopped,
-                                                   (shortfalls or {}).get(variant))
+        shortfall = (shortfalls or {}).get(variant)
+        verdict, variant_reasons = _decide_variant(variant, rows, harmed_segments, stopped, shortfall)
+        verdict, variant_reasons = outlook(verdict, variant, rows, variant_reasons, horizon or Horizon(),
+                                           family_size, shortfall)
         variant_verdicts[variant] = verdict
         reasons += variant_reasons
         trace += _variant_steps(variant, rows, [row for row in segment_results if row.variant == variant],
-                                stopped, (shortfalls or {}).get(variant), verdict)
+                                stopped, shortfall, verdict, variant_reasons)
     reasons.sort(key=lambda reason: -_CAUTION.get(_RULE_VERDICT.get(reason.rule, "continue"), 0))
     recommendation = recommend(metric_results, variant_verdicts, pairwise)
     verdict = experiment_verdict(variant_verdicts, recommendation)
@@ -161,7 +154,7 @@ def decide(
 
 _RULE_VERDICT: dict[str, Verdict] = {
     "harm": "rollback", "segment_harm": "rollback", "success": "ship", "noninferior": "ship",
-    "planned_end_reached": "inconclusive",
+    "planned_end_reached": "inconclusive", "futility": "inconclusive",
 }
 
 
@@ -211,16 +204,12 @@ def _decide_variant(
                                   variant, row.name))
         elif row.outcome == "not_tested":
             reasons.append(Reason("not_tested", f"{row.name} could not be tested (status {row.status})", variant, row.name))
-        elif row.outcome != "better":
-            more = units_to_significance(row)
-            extra = f"; if this effect held, about {more:,} more units per arm would make it significant" if more else ""
-            reasons.append(Reason("no_evidence_yet", f"{row.name} shows no significant difference ({_describe(row)}){extra}",
+        elif row.outcome != "better":  # its projection is added by iterate.horizon.outlook
+            reasons.append(Reason("no_evidence_yet", f"{row.name} shows no significant difference ({_describe(row)})",
                                   variant, row.name))
     for row in unproven:
-        more = units_to_noninferiority(row)
-        extra = f"; if this effect held, about {more:,} more units per arm would show it" if more else ""
         reasons.append(Reason("not_yet_noninferior",
-                              f"guardrail {row.name} is not yet shown non-inferior ({_margin(row)}){extra}", variant, row.name))
+                              f"guardrail {row.name} is not yet shown non-inferior ({_margin(row)})", variant, row.name))
     if stopped:
         reasons.insert(0, Reason("planned_end_reached", f"{stopped} without a decision to ship or roll back", variant))
         return "inconclusive", reasons
@@ -412,8 +401,9 @@ def _check_alpha(check: Check) -> float | None:
 
 
 def _variant_steps(variant: str, rows: list[MetricResult], segment_rows: list[MetricResult], stopped: str | None,
-                   shortfall: str | None, verdict: Verdict) -> list[TraceStep]:
-    """The rules ``_decide_variant`` evaluates for one arm, in its order, ending with its verdict."""
+                   shortfall: str | None, verdict: Verdict, reasons: Sequence[Reason]) -> list[TraceStep]:
+    """The rules ``_decide_variant`` and :func:`iterate.horizon.outlook` evaluate for one arm, in
+    their order, ending with its verdict (``reasons``: the arm's, for the outlook's numbers)."""
     steps = [_harm_step(row) for row in rows] + _segment_harm_steps(variant, segment_rows)
     if any(step.outcome == "fired" for step in steps):
         return steps + [_variant_verdict_step(variant, verdict)]
@@ -425,7 +415,15 @@ def _variant_steps(variant: str, rows: list[MetricResult], segment_rows: list[Me
     steps += [_noninferiority_step(row) for row in guarded]
     steps.append(_no_success_metric_step(variant, bool(successes), bool(guarded)))
     steps.append(_planned_end_step(variant, stopped, verdict))
+    steps += _outlook_steps(variant, reasons)
     return steps + [_variant_verdict_step(variant, verdict)]
+
+
+def _outlook_steps(variant: str, reasons: Sequence[Reason]) -> list[TraceStep]:
+    """Futility (``inconclusive`` early) or the projection of a ``continue``, with their numbers."""
+    outcomes = {"futility": "fired", "verdict_horizon": "not_met"}
+    return [_step(reason.rule, outcomes[reason.rule], reason.message, variant=variant, metric=reason.metric,
+                  **reason.details) for reason in reasons if reason.rule in outcomes]
 
 
 def _decision_alpha(row: MetricResult) -> float:
@@ -494,9 +492,8 @@ def _success_step(row: MetricResult) -> TraceStep:
     if row.outcome == "better":
         return _step("success", "met", f"{row.name} is better ({_describe(row)}; below alpha {alpha:.3g})",
                      variant=row.variant, metric=row.name, alpha=alpha, **numbers)
-    more = units_to_significance(row)
     return _step("success", "not_met", f"{row.name} is not shown better ({_describe(row)}; alpha {alpha:.3g})",
-                 variant=row.variant, metric=row.name, alpha=alpha, extra_units_per_arm=more, **numbers)
+                 variant=row.variant, metric=row.name, alpha=alpha, **numbers)
 
 
 def _noninferiority_step(row: MetricResult) -> TraceStep:
@@ -511,8 +508,7 @@ def _noninferiority_step(row: MetricResult) -> TraceStep:
         return _step("noninferiority", "not_applicable", f"guardrail {row.name} has no data", variant=row.variant,
                      metric=row.name, alpha=alpha, **numbers)
     return _step("noninferiority", "not_met", f"guardrail {row.name} is not yet shown non-inferior ({_margin(row)}; "
-                 f"one-sided alpha {alpha:.3g})", variant=row.variant, metric=row.name, alpha=alpha,
-                 extra_units_per_arm=units_to_noninferiority(row), **numbers)
+                 f"one-sided alpha {alpha:.3g})", variant=row.variant, metric=row.name, alpha=alpha, **numbers)
 
 
 def _no_success_metric_step(variant: str, successes: bool, guarded: bool) -> TraceStep:
@@ -538,7 +534,7 @@ _VERDICT_WHY: dict[str, str] = {
     "invalid": "an error-level quality check failed",
     "rollback": "harm is shown",
     "ship": "no harm, and the criteria of a ship are met",
-    "inconclusive": "the planned end is reached without a ship",
+    "inconclusive": "the planned end is reached, or cannot show a ship in time (futility), without a ship",
     "continue": "no harm yet, but the criteria of a ship are not all met",
 }
 

@@ -161,8 +161,8 @@ def test_guardrail_near_its_margin_keeps_collecting(log_dir, logs) -> None:
     assert result.verdict == "continue" and result.exit_code == 11
     unproven = reasons(result, "not_yet_noninferior")
     assert [reason.metric for reason in unproven] == ["errors"]
-    # if the effect held, n' = n (z_{1-alpha} / z)^2 units per arm would show it
-    extra = math.ceil(N_PER_ARM * (stats.norm.ppf(0.95) / z_target) ** 2 - N_PER_ARM)
+    # if the effect held, n' = n ((z_{1-alpha} + z_{0.8}) / z)^2 units per arm would show it with 80% power
+    extra = math.ceil(N_PER_ARM * ((stats.norm.ppf(0.95) + stats.norm.ppf(0.8)) / z_target) ** 2 - N_PER_ARM)
     assert f"{extra:,} more units per arm" in unproven[0].message
     assert not reasons(result, "success") and not reasons(result, "harm")
 

@@ -53,4 +53,5 @@ def test_a_a_simulation_keeps_collecting(tmp_path, seed):
     result = iterate.analyze(_experiment(tmp_path))
     assert result.verdict == "continue"
     assert result.checks[0].passed
-    assert all(reason.rule in {"no_evidence_yet"} for reason in result.reasons)
+    assert all(reason.rule in {"no_evidence_yet", "verdict_horizon"} for reason in result.reasons)
+    assert [reason.rule for reason in result.reasons].count("verdict_horizon") == 1

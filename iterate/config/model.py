@@ -202,6 +202,10 @@ class Experiment:
             a group-sequential look, and reaching it without a decision gives ``inconclusive``.
         max_duration: Planned maximum duration (e.g. ``"28d"``) after the first exposure; reaching it
             without a decision gives ``inconclusive``.
+        mde: Relative minimum effect of interest of the success metrics (0.02 is +2%, the meaning of
+            ``iterate plan --mde``): when no success metric could detect it at the largest sample
+            ``planned_units`` / ``max_duration`` let reach, the verdict is ``inconclusive`` early
+            (futility, :mod:`iterate.horizon`).
         inference: ``frequentist`` decisions; ``bayesian`` or ``both`` add posterior summaries.
         prior_std: Standard deviation of a normal prior on the relative effect (None: flat prior).
         check_duplicates: Count duplicate events (an extra scan of the events): ``None`` does it up to
@@ -245,6 +249,7 @@ class Experiment:
     spending_rho: float = 3.0
     planned_units: int | None = None
     max_duration: str | None = None
+    mde: float | None = None
     inference: Inference = "frequentist"
     prior_std: float | None = None
     check_duplicates: bool | None = None
@@ -387,6 +392,9 @@ def _design_problems(experiment: Experiment) -> list[str]:
     if experiment.planned_units is not None and (not isinstance(experiment.planned_units, int)
                                                  or isinstance(experiment.planned_units, bool) or experiment.planned_units < 2):
         problems.append(f"[experiment] planned_units == {experiment.planned_units!r}, must be a whole number >= 2")
+    if experiment.mde is not None and (not _is_number(experiment.mde) or not 0 < experiment.mde < 1):
+        problems.append(f"[experiment] mde == {experiment.mde!r}, must be a relative effect in (0, 1), such as "
+                        "0.02 for +2% (a number, not a string; 2 would mean +200%)")
     if not _is_number(experiment.spending_rho) or experiment.spending_rho <= 0:
         problems.append(f"[experiment] spending_rho == {experiment.spending_rho!r}, must be a positive number")
     if experiment.prior_std is not None and (not _is_number(experiment.prior_std) or experiment.prior_std <= 0):
