@@ -60,11 +60,16 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
 @click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
 @click.option("--format", "report_format", type=click.Choice(list(FORMATS)), default="text", show_default=True,
               help="Report format.")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="HISTORY",
+              help="Append the analysis to this iteration history (a DuckDB file), overriding [history] path.")
+@click.option("--replay", metavar="HISTORY#ID",
+              help="Rerun recorded analysis ID of HISTORY from its stored config (instead of CONFIG), and say "
+                   "whether the data and the verdict changed since; HISTORY alone replays its latest record.")
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="Write the report to this file instead of standard output (checked before the analysis; "
                    "a symlink, FIFO or /dev/stdout is written into, a file keeps its permissions).")
@@ -75,8 +80,9 @@ def main() -> None:
 @click.option("--timeline", is_flag=True,
               help="Also show the per-day cumulative effects with always-valid intervals (one scan per day).")
 @_reports_errors
-def analyze(config: Path, events: str | None, exposures: str | None, report_format: str, output: Path | None,
-            segments: tuple[str, ...], as_of: str | None, timeline: bool) -> None:
+def analyze(config: Path | None, events: str | None, exposures: str | None, report_format: str, record: Path | None,
+            replay: str | None, output: Path | None, segments: tuple[str, ...], as_of: str | None,
+            timeline: bool) -> None:
     """Analyze the experiment described by CONFIG (a TOML file) and print the verdict.
 
     The exit code carries the verdict, so a CI step can gate a release on it.
@@ -86,13 +92,16 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
     from iterate.report import render
     from iterate.session import load_experiment
 
+    if replay is not None or config is None:
+        _replay(config, replay, report_format, output)
+
     experiment = load_experiment(config, events, exposures)
     destination = None
     if output is not None:  # checked before the analysis, so a bad path costs no analysis
         configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
         destination = plan_output(output, inputs=[config, events, exposures, *configured], label="--output")
     result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None,
-                          timeline=timeline)
+                          timeline=timeline, record=record)
     color = output is None and report_format == "text" and sys.stdout.isatty()
     report = render(result, report_format, color=color)
     if destination is None:
@@ -101,6 +110,70 @@ def analyze(config: Path, events: str | None, exposures: str | None, report_form
         destination.write(report)
         click.echo(f"{result.verdict} (exit code {result.exit_code}); report written to {output}", err=True)
     sys.exit(result.exit_code)
+
+
+def _replay(config: Path | None, replay: str | None, report_format: str, output: Path | None) -> None:
+    """``iterate analyze --replay HISTORY#ID``: the recorded analysis run again, its report printed
+    (or written to ``output``) with the check ``replay``; exits with the verdict's code."""
+    from iterate.history.replay import replay as run_replay
+    from iterate.outputs import plan_output
+    from iterate.report import render
+
+    if replay is None:
+        raise click.UsageError("give CONFIG, the experiment's TOML file (or --replay HISTORY#ID)")
+    if config is not None:
+        raise click.UsageError("give CONFIG or --replay HISTORY#ID, not both: a replay reads its config from the history")
+    destination = plan_output(output, label="--output") if output is not None else None
+    result = run_replay(replay)
+    report = render(result, report_format, color=output is None and report_format == "text" and sys.stdout.isatty())
+    if destination is None:
+        click.echo(report, nl=False)
+    else:
+        destination.write(report)
+    click.echo(next(check.message for check in result.checks if check.name == "replay"), err=True)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--metric", metavar="NAME", help="Show the trajectory of this metric across the recorded releases.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png|svg",
+              help="With --metric: also draw the trajectory into this figure (needs matplotlib: iterate[plot]).")
+@click.option("--format", "report_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_reports_errors
+def history(path: Path, metric: str | None, plot: Path | None, report_format: str) -> None:
+    """List the releases and decisions recorded in the history PATH (written by `iterate analyze --record`).
+
+    With --metric NAME: the relative effect of NAME, with its interval, release after release, and a
+    text sparkline of it.
+    """
+    from iterate.errors import HistoryError
+    from iterate.history.store import HistoryStore
+    from iterate.history.views import plot_trajectory, release_rows, render_releases, render_trajectory, trajectory_rows
+
+    store = HistoryStore(path)
+    if not path.exists():
+        raise HistoryError(f"history file {path} does not exist; record analyses into it with "
+                           "`iterate analyze CONFIG --record PATH`")
+    if metric is None:
+        if plot is not None:
+            raise click.UsageError("--plot draws a metric's trajectory: add --metric NAME")
+        click.echo(render_releases(str(path), release_rows(store.releases()), report_format), nl=False)
+        return
+    estimates = store.estimates(metric)
+    if not estimates:
+        names = store.metric_names()
+        from iterate.config.model import nearest
+
+        raise HistoryError(f"{path} has no estimate of metric `{metric}`{nearest(metric, names)}; "
+                           f"metrics recorded: {', '.join(names) or 'none'}")
+    rows = trajectory_rows(estimates)
+    if plot is not None:
+        from iterate.outputs import plan_output
+
+        plan_output(plot, inputs=[path], label="--plot")
+        plot_trajectory(metric, rows, plot)
+    click.echo(render_trajectory(str(path), metric, rows, report_format), nl=False)
 
 
 @main.command()

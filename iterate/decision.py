@@ -218,3 +218,15 @@ def _number(value: float | None) -> str:
     if value is None:
         return "n/a"
     return f"{value:+.4g}"
+
+
+def overrule_ship(decision: Decision, reason: Reason) -> Decision:
+    """The decision with every variant that would ship rolled back instead, for ``reason`` (a rule
+    outside the metrics, such as the release-train budget of :mod:`iterate.history.budget`), first
+    among the reasons. A decision that ships nothing is returned unchanged."""
+    if "ship" not in decision.variant_verdicts.values():
+        return decision
+    verdicts: dict[str, Verdict] = {variant: "rollback" if verdict == "ship" else verdict
+                                    for variant, verdict in decision.variant_verdicts.items()}
+    verdict = max(verdicts.values(), key=_CAUTION.__getitem__)
+    return Decision(verdict, verdicts, (reason, *decision.reasons))

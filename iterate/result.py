@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 if TYPE_CHECKING:
     import polars as pl
 
+    from iterate.provenance import Provenance
     from iterate.timeline import TimelinePoint
 
 Verdict = Literal["ship", "rollback", "continue", "inconclusive", "invalid"]
@@ -136,6 +137,8 @@ class AnalysisResult:
         segment_results: One row per segment value, metric and treatment variant.
         heterogeneity: Cochran's Q across the values of each segment.
         timeline: Per-day cumulative effects with always-valid intervals, when asked for.
+        provenance: Config hash, iterate version, time of the run and data fingerprint
+            (:mod:`iterate.provenance`); document key ``provenance``.
     """
 
     report_kind: ClassVar[str] = "analysis"
@@ -155,6 +158,7 @@ class AnalysisResult:
     segment_results: tuple[MetricResult, ...] = ()
     heterogeneity: tuple[Heterogeneity, ...] = ()
     timeline: tuple[TimelinePoint, ...] | None = None
+    provenance: Provenance | None = None
 
     @property
     def exit_code(self) -> int:
@@ -201,6 +205,8 @@ class AnalysisResult:
         }
         if self.timeline is not None:
             document["timeline"] = [asdict(point) for point in self.timeline]
+        if self.provenance is not None:
+            document["provenance"] = self.provenance.as_document()
         return document
 
     def to_dict(self) -> dict[str, Any]:

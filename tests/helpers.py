@@ -278,6 +278,9 @@ class FakeEngine:
     def footer_null_counts(self, files: Sequence[str]) -> Mapping[str, int | None] | None:
         return None
 
+    def footer_row_count(self, files: Sequence[str]) -> int | None:
+        return None
+
     def write_file(self, query: Query, path: Path, file_format: FileFormat) -> int:
         raise AssertionError("FakeEngine writes no file")
 

@@ -154,6 +154,12 @@ class DuckDBEngine:
             ).fetchall()
         return {path: None if missing_statistics else int(nulls or 0) for path, nulls, missing_statistics in rows}
 
+    def footer_row_count(self, files: Sequence[str]) -> int | None:
+        with _translated(files=True):
+            (rows,) = self._con.execute("SELECT sum(num_rows) FROM parquet_file_metadata($files)",
+                                        {"files": list(files)}).fetchone()
+        return None if rows is None else int(rows)
+
     def write_file(self, query: Query, path: Path, file_format: FileFormat) -> int:
         parameters = {**query.parameters, "iterate_output_path": str(path)}
         with _translated(files=True):
