@@ -228,6 +228,8 @@ class HistoryStore:
             fresh = not self.path.exists() or self.path.stat().st_size == 0 and write
             if fresh and self.path.exists():
                 self.path.unlink()  # an empty file (a lock or touch left it) becomes a new history
+            if not fresh:
+                _check_magic(self.path)
             try:
                 connection = duckdb.connect(str(self.path), read_only=not write)
             except duckdb.Error as error:
@@ -276,6 +278,24 @@ def _create_schema(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(statement)
     connection.execute("INSERT INTO iterate_history_schema VALUES (?, ?)", [SCHEMA_VERSION, _utc_now()])
     connection.execute("COMMIT")
+
+
+_MAGIC = b"DUCK"
+_MAGIC_OFFSET = 8
+"""A DuckDB database file holds ``DUCK`` at byte 8 (after the block checksum)."""
+
+
+def _check_magic(path: Path) -> None:
+    """Refuse a file that is not a DuckDB database before DuckDB opens it (it may open other
+    formats, such as a Parquet file, as a database)."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(_MAGIC_OFFSET + len(_MAGIC))
+    except OSError as error:
+        raise HistoryError(f"cannot read history file {path}: {error.strerror}") from None
+    if head[_MAGIC_OFFSET:] != _MAGIC:
+        raise HistoryError(f"{path} is not an iterate history file (not a DuckDB database); give a new path "
+                           "or the file `--record` wrote")
 
 
 def _check_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
