@@ -60,7 +60,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path), required=False, metavar="CONFIG")
 @click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
 @click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
 @click.option("--format", "report_format", type=click.Choice(list(FORMATS)), default="text", show_default=True,
@@ -120,9 +120,11 @@ def _replay(config: Path | None, replay: str | None, report_format: str, output:
     from iterate.report import render
 
     if replay is None:
-        raise click.UsageError("give CONFIG, the experiment's TOML file (or --replay HISTORY#ID)")
+        raise click.UsageError("Missing argument 'CONFIG': give the experiment's TOML file (or --replay HISTORY#ID)",
+                               ctx=click.get_current_context())
     if config is not None:
-        raise click.UsageError("give CONFIG or --replay HISTORY#ID, not both: a replay reads its config from the history")
+        raise click.UsageError("give CONFIG or --replay HISTORY#ID, not both: a replay reads its config from the history",
+                               ctx=click.get_current_context())
     destination = plan_output(output, label="--output") if output is not None else None
     result = run_replay(replay)
     report = render(result, report_format, color=output is None and report_format == "text" and sys.stdout.isatty())

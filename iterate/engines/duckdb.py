@@ -262,3 +262,13 @@ def _literal(text: str) -> str:
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def connect_database(path: str, *, read_only: bool) -> Any:
+    """A plain DuckDB connection to the database file ``path`` (the storage of the iteration
+    history, :mod:`iterate.history.store`); a file DuckDB cannot open is a :class:`DataError`
+    carrying what DuckDB says of it."""
+    import duckdb
+
+    with _translated(files=True):
+        return duckdb.connect(path, read_only=read_only)

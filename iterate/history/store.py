@@ -30,11 +30,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from iterate.errors import HistoryError
+from iterate.errors import DataError, HistoryError
 
 if TYPE_CHECKING:
-    import duckdb
-
     from iterate.config import Experiment
     from iterate.result import AnalysisResult, MetricResult
 
@@ -216,10 +214,10 @@ class HistoryStore:
                                "`iterate analyze CONFIG --record PATH`")
 
     @contextmanager
-    def _connection(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _connection(self, *, write: bool) -> Iterator[Any]:
         """A connection to the file under its lock (exclusive to write, shared to read); the
         schema created by the first writer, and checked on every open."""
-        import duckdb
+        from iterate.engines.duckdb import connect_database
 
         if self.path.is_dir():
             raise HistoryError(f"history path {self.path} is a folder; give the path of a DuckDB file, "
@@ -231,11 +229,10 @@ class HistoryStore:
             if not fresh:
                 _check_magic(self.path)
             try:
-                connection = duckdb.connect(str(self.path), read_only=not write)
-            except duckdb.Error as error:
+                connection = connect_database(str(self.path), read_only=not write)
+            except DataError as error:
                 raise HistoryError(f"{self.path} is not an iterate history file (DuckDB cannot open it: "
-                                   f"{str(error).splitlines()[0]}); give a new path or the file `--record` "
-                                   "wrote") from None
+                                   f"{error}); give a new path or the file `--record` wrote") from None
             try:
                 if fresh:
                     _create_schema(connection)
@@ -272,7 +269,7 @@ def shipped_variant(variant_verdicts: Mapping[str, str], rows: Sequence[MetricRe
     return next(variant for variant in shipped if gain(variant) == best)
 
 
-def _create_schema(connection: duckdb.DuckDBPyConnection) -> None:
+def _create_schema(connection: Any) -> None:
     connection.execute("BEGIN TRANSACTION")
     for statement in _SCHEMA:
         connection.execute(statement)
@@ -298,7 +295,7 @@ def _check_magic(path: Path) -> None:
                            "or the file `--record` wrote")
 
 
-def _check_schema(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _check_schema(connection: Any, path: Path) -> None:
     tables = {row[0] for row in connection.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
     if "iterate_history_schema" not in tables:

@@ -119,7 +119,7 @@ def test_replay_says_whether_data_and_verdict_changed(logs):
     both = run("analyze", str(logs / "experiment.toml"), "--replay", f"{history}#1")
     assert both.exit_code == 2 and "not both" in both.output
     neither = run("analyze")
-    assert neither.exit_code == 2 and "give CONFIG" in neither.output
+    assert neither.exit_code == 2 and "Missing argument 'CONFIG'" in neither.output
 
 
 def test_history_table_of_the_config_records_relative_to_the_config(logs):
