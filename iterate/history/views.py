@@ -3,7 +3,7 @@ releases (a table, a text sparkline and, with matplotlib, a figure), as text or 
 
 Example:
     >>> sparkline([0.01, -0.01, 0.0, None])
-    '█▁▄ '
+    '█▁▅ '
 """
 
 from __future__ import annotations
