@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class _Aggregates:
     no_data: Mapping[str, str]
     units_with_events: Mapping[str, int]
     log_summaries: tuple[LogSummary, LogSummary] | None
+    fingerprint: Mapping[str, Any]
 
 
 def analyze(
@@ -54,6 +56,7 @@ def analyze(
     segments: Sequence[str] | str | None = None,
     engine: Engine | None = None,
     timeline: bool = False,
+    record: str | Path | None = None,
 ) -> AnalysisResult:
     """Analyze an experiment and decide: ship, rollback, continue, inconclusive or invalid.
 
@@ -68,25 +71,53 @@ def analyze(
         engine: The engine to run on (:mod:`iterate.engines`); by default a new embedded DuckDB.
         timeline: Also compute the per-day timeline with always-valid intervals; the experiment
             is then looked at every day, so the sample ratio check is anytime-valid.
+        record: Append the analysis to this iteration history (a DuckDB file, :mod:`iterate.history`),
+            overriding ``[history] path``; its online-FDR and budget rules apply.
 
     Raises:
         ConfigError: the configuration is invalid.
         DataError: a log is unreadable or breaks the data contract.
+        HistoryError: the history file is not one, or stays locked by another process.
     """
+    started = time.perf_counter()
+    generated_at = datetime.now(timezone.utc).replace(tzinfo=None)
     experiment, events, exposures = resolve(config, events, exposures, as_of=as_of, segments=segments)
+    store, gate = _history(experiment, record)
     with open_session(experiment, events, exposures, engine=engine) as session:
-        aggregates = _aggregate(session)
-    result = _decide(experiment, aggregates, anytime_valid=experiment.sequential or timeline)
+        aggregates = _aggregate(session, {"events": events, "exposures": exposures})
+    result = _decide(experiment, aggregates, anytime_valid=experiment.sequential or timeline, gate=gate)
+    from iterate.provenance import provenance
+
+    result = replace(result, provenance=provenance(experiment, aggregates.fingerprint, generated_at))
     if timeline:
         from iterate.timeline import timeline as daily_points
 
         result = result.with_timeline(daily_points(experiment, events=events, exposures=exposures, engine=engine))
+    if store is not None:
+        fdr = gate.fdr if gate is not None else None
+        store.record(result, experiment, run_seconds=time.perf_counter() - started,
+                     fdr_alpha=fdr.alpha if fdr else None, fdr_wealth=fdr.wealth if fdr else None)
     return result
 
 
-def _aggregate(session: Session) -> _Aggregates:
+def _history(experiment: Experiment, record: str | Path | None) -> tuple[Any, Any]:
+    """The history store (``record``, else ``[history] path``) and its gate, or ``(None, None)``."""
+    path = record if record is not None else (experiment.history.path if experiment.history else None)
+    if path is None:
+        return None, None
+    from iterate.history.gate import HistoryGate
+    from iterate.history.store import HistoryStore
+
+    store = HistoryStore(path)
+    return store, HistoryGate.load(store, experiment)
+
+
+def _aggregate(session: Session, sources: Mapping[str, Any]) -> _Aggregates:
     """Everything the analysis needs from the engine: one query for the per-unit metrics and the
-    exposure counts, three passes per quantile metric, and the event-time and duplicate checks."""
+    exposure counts, three passes per quantile metric, the event-time and duplicate checks, and
+    the fingerprint of the logs (``sources``: as the analysis was given them)."""
+    from iterate.provenance import data_fingerprint
+
     experiment, engine, logs = session.experiment, session.engine, session.logs
     _import_in_background(*_statistics_modules(experiment))
     event_level = [metric for metric in experiment.metrics if not metric.kind.per_unit]
@@ -120,6 +151,7 @@ def _aggregate(session: Session) -> _Aggregates:
         no_data=no_data,
         units_with_events=unit_metrics.units_with_events,
         log_summaries=aggregation.log_summaries(engine, logs) if low_activity else None,
+        fingerprint=data_fingerprint(session, sources, (times.first_event, times.last_event)),
     )
 
 
@@ -136,9 +168,10 @@ def _refuse_missing_events(session: Session, no_data: Mapping[str, str]) -> None
     raise ConfigError(f"{len(problems)} metric event(s) never occur in {session.logs.events.label}:", problems)
 
 
-def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: bool) -> AnalysisResult:
+def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: bool, gate: Any = None) -> AnalysisResult:
     """Statistics, checks and decision on the moments: no engine from here on. ``anytime_valid``:
-    the experiment is looked at repeatedly, so the sample ratio check is anytime-valid."""
+    the experiment is looked at repeatedly, so the sample ratio check is anytime-valid. ``gate``:
+    the iteration history's rules (:class:`iterate.history.gate.HistoryGate`), if recorded."""
     from iterate import checks
     from iterate.comparisons import overall_rows, pairwise_rows, segment_rows
     from iterate.decision import decide
@@ -157,12 +190,17 @@ def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: b
         checks.duplicate_check(aggregates.duplicates),
     )
     rows = evidence.with_no_data(overall_rows(experiment, variants, groups, aggregates.quantiles), aggregates.no_data)
+    if gate is not None:
+        rows = gate.with_success_alpha(rows)
     by_segment, heterogeneity = segment_rows(experiment, variants, groups)
     stopped = planned_end(experiment, analyzed, aggregates.started, aggregates.data_end)
     decision = decide(rows, quality, by_segment, stopped=stopped,
                       shortfalls=evidence.sample_shortfalls(experiment, analyzed, variants),
                       pairwise=pairwise_rows(experiment, variants, groups, aggregates.quantiles),
                       horizon=observed_horizon(experiment, analyzed, aggregates.started, aggregates.data_end))
+    if gate is not None:
+        decision, history_checks = gate.judge(decision, rows)
+        quality += history_checks
     undeclared = sum(units for variant, units in counts.units.items() if variant not in variants)
     return AnalysisResult(
         experiment=experiment.name,

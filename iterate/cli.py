@@ -61,11 +61,16 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path), required=False, metavar="CONFIG")
 @click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
 @click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
 @click.option("--format", "report_formats", default="text", show_default=True, metavar="FORMAT[,FORMAT...]",
               help=f"Report format(s), comma-separated: {', '.join(FORMATS)}. Several need --output-dir.")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="HISTORY",
+              help="Append the analysis to this iteration history (a DuckDB file), overriding [history] path.")
+@click.option("--replay", metavar="HISTORY#ID",
+              help="Rerun recorded analysis ID of HISTORY from its stored config (instead of CONFIG), and say "
+                   "whether the data and the verdict changed since; HISTORY alone replays its latest record.")
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="Write the report to this file instead of standard output (checked before the analysis; "
                    "a symlink, FIFO or /dev/stdout is written into, a file keeps its permissions).")
@@ -86,26 +91,36 @@ def main() -> None:
               help="Print the decision trace (every rule evaluated, in order, with its numbers and alpha) after the "
                    "report; on standard error when standard output holds a JSON / Markdown / JUnit report.")
 @_reports_errors
-def analyze(config: Path, events: str | None, exposures: str | None, report_formats: str, output: Path | None,
-            output_dir: Path | None, fail_on: str, segments: tuple[str, ...], as_of: str | None,
-            timeline: bool, explain: bool) -> None:
+def analyze(config: Path | None, events: str | None, exposures: str | None, report_formats: str,
+            record: Path | None, replay: str | None, output: Path | None, output_dir: Path | None, fail_on: str,
+            segments: tuple[str, ...], as_of: str | None, timeline: bool, explain: bool) -> None:
     """Analyze the experiment described by CONFIG (a TOML file) and print the verdict.
 
     The exit code carries the verdict, so a CI step can gate a release on it (--fail-on chooses which).
     """
     from iterate.analysis import analyze as run_analysis
-    from iterate.report.delivery import deliver, plan_reports
+    from iterate.report.delivery import plan_reports
     from iterate.session import load_experiment
 
     formats = _names(report_formats, FORMATS, "--format")
     failing = _names(fail_on, VERDICTS, "--fail-on")
+    if replay is not None or config is None:
+        _replay(config, replay, formats, output, output_dir, failing, explain)
+
     experiment = load_experiment(config, events, exposures)
     configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
     # checked before the analysis, so a bad path costs no analysis
     reports = plan_reports(formats, experiment.name, output=output, output_dir=output_dir,
                            inputs=[config, events, exposures, *configured])
     result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None,
-                          timeline=timeline)
+                          timeline=timeline, record=record)
+    _finish(result, reports, failing, explain)
+
+
+def _finish(result, reports, failing: Collection[str], explain: bool) -> None:
+    """Write the reports, then the trace if asked, and exit with the verdict's code if it fails the job."""
+    from iterate.report.delivery import deliver
+
     deliver(result, reports, color=sys.stdout.isatty())
     if explain:
         on_stdout = [report.report_format for report in reports if report.output is None]
@@ -142,6 +157,67 @@ def schema() -> None:
     from iterate.report import json_schema
 
     click.echo(json_schema(), nl=False)
+
+
+def _replay(config: Path | None, replay: str | None, formats: tuple[str, ...], output: Path | None,
+            output_dir: Path | None, failing: Collection[str], explain: bool) -> None:
+    """``iterate analyze --replay HISTORY#ID``: the recorded analysis run again, its reports written as
+    for an analysis, with the check ``replay`` (also on standard error); exits like an analysis."""
+    from iterate.history.replay import replay as run_replay
+    from iterate.report.delivery import plan_reports
+
+    if replay is None:
+        raise click.UsageError("Missing argument 'CONFIG': give the experiment's TOML file (or --replay HISTORY#ID)",
+                               ctx=click.get_current_context())
+    if config is not None:
+        raise click.UsageError("give CONFIG or --replay HISTORY#ID, not both: a replay reads its config from the history",
+                               ctx=click.get_current_context())
+    result = run_replay(replay)
+    reports = plan_reports(formats, result.experiment, output=output, output_dir=output_dir)
+    click.echo(next(check.message for check in result.checks if check.name == "replay"), err=True)
+    _finish(result, reports, failing, explain)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--metric", metavar="NAME", help="Show the trajectory of this metric across the recorded releases.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png|svg",
+              help="With --metric: also draw the trajectory into this figure (needs matplotlib: iterate[plot]).")
+@click.option("--format", "report_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_reports_errors
+def history(path: Path, metric: str | None, plot: Path | None, report_format: str) -> None:
+    """List the releases and decisions recorded in the history PATH (written by `iterate analyze --record`).
+
+    With --metric NAME: the relative effect of NAME, with its interval, release after release, and a
+    text sparkline of it.
+    """
+    from iterate.errors import HistoryError
+    from iterate.history.store import HistoryStore
+    from iterate.history.views import plot_trajectory, release_rows, render_releases, render_trajectory, trajectory_rows
+
+    store = HistoryStore(path)
+    if not path.exists():
+        raise HistoryError(f"history file {path} does not exist; record analyses into it with "
+                           "`iterate analyze CONFIG --record PATH`")
+    if metric is None:
+        if plot is not None:
+            raise click.UsageError("--plot draws a metric's trajectory: add --metric NAME")
+        click.echo(render_releases(str(path), release_rows(store.releases()), report_format), nl=False)
+        return
+    estimates = store.estimates(metric)
+    if not estimates:
+        names = store.metric_names()
+        from iterate.config.model import nearest
+
+        raise HistoryError(f"{path} has no estimate of metric `{metric}`{nearest(metric, names)}; "
+                           f"metrics recorded: {', '.join(names) or 'none'}")
+    rows = trajectory_rows(estimates)
+    if plot is not None:
+        from iterate.outputs import plan_output
+
+        plan_output(plot, inputs=[path], label="--plot")
+        plot_trajectory(metric, rows, plot)
+    click.echo(render_trajectory(str(path), metric, rows, report_format), nl=False)
 
 
 @main.command()

@@ -243,6 +243,20 @@ def _number(value: float | None) -> str:
     return f"{value:+.4g}"
 
 
+def overrule_ship(decision: Decision, reason: Reason) -> Decision:
+    """The decision with every variant that would ship rolled back instead, for ``reason`` (a rule
+    outside the metrics, such as the release-train budget of :mod:`iterate.history.budget`), first
+    among the reasons and in the trace before the experiment's verdict. A decision that ships
+    nothing is returned unchanged."""
+    if "ship" not in decision.variant_verdicts.values():
+        return decision
+    verdicts: dict[str, Verdict] = {variant: "rollback" if verdict == "ship" else verdict
+                                    for variant, verdict in decision.variant_verdicts.items()}
+    verdict = _most_cautious(verdicts)
+    trace = [*decision.trace[:-1], _reason_step(reason, "fired"), _experiment_verdict_step(verdict, verdicts)]
+    return Decision(verdict, verdicts, (reason, *decision.reasons), _numbered(trace), decision.recommendation)
+
+
 # ---------------------------------------------------------------------------- the arm to ship
 
 
@@ -422,8 +436,15 @@ def _variant_steps(variant: str, rows: list[MetricResult], segment_rows: list[Me
 def _outlook_steps(variant: str, reasons: Sequence[Reason]) -> list[TraceStep]:
     """Futility (``inconclusive`` early) or the projection of a ``continue``, with their numbers."""
     outcomes = {"futility": "fired", "verdict_horizon": "not_met"}
-    return [_step(reason.rule, outcomes[reason.rule], reason.message, variant=variant, metric=reason.metric,
-                  **reason.details) for reason in reasons if reason.rule in outcomes]
+    return [_reason_step(reason, outcomes[reason.rule]) for reason in reasons if reason.rule in outcomes]
+
+
+def _reason_step(reason: Reason, outcome: str) -> TraceStep:
+    """A rule that gave a reason, as a step with the reason's message and numbers."""
+    numbers = {key: value for key, value in reason.details.items() if key not in ("variant", "metric", "alpha")}
+    alpha = reason.details.get("alpha")
+    return _step(reason.rule, outcome, reason.message, variant=reason.variant, metric=reason.metric,
+                 alpha=alpha if isinstance(alpha, (int, float)) else None, **numbers)
 
 
 def _decision_alpha(row: MetricResult) -> float:

@@ -11,7 +11,8 @@ class below, raised ``from`` the original.
     ├── ConfigError              the experiment configuration (TOML or Python objects) is invalid
     ├── DataError                an input log is unreadable or breaks the data contract
     ├── StatsError               summary statistics handed to iterate.stats are invalid
-    └── OutputError              an output path cannot be written, or writing it would destroy something
+    ├── OutputError              an output path cannot be written, or writing it would destroy something
+    └── HistoryError             a history file is not one, is busy beyond the wait, or lacks a record
 
 Each carries an optional list of ``problems``, so that validation reports every failure at once.
 """
@@ -61,3 +62,8 @@ class StatsError(IterateError):
 class OutputError(IterateError):
     """An output path cannot be written (missing or read-only folder, read-only file, a folder), or
     writing it would destroy something (an input of the analysis, files of an earlier run)."""
+
+
+class HistoryError(IterateError):
+    """A history file (``--record``, ``iterate history``, ``--replay``) is not an iterate history,
+    stays locked by another process beyond the wait, or has no such record."""

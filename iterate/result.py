@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, get_args
 if TYPE_CHECKING:
     import polars as pl
 
+    from iterate.provenance import Provenance
     from iterate.timeline import TimelinePoint
 
 Verdict = Literal["ship", "rollback", "continue", "inconclusive", "invalid"]
@@ -190,6 +191,8 @@ class AnalysisResult:
         timeline: Per-day cumulative effects with always-valid intervals, when asked for.
         decision_trace: Every rule the decision evaluated, in order, with its numbers and alpha.
         recommendation: Which treatment arm to ship, with the pairwise test of the two best arms.
+        provenance: Config hash, iterate version, time of the run and data fingerprint
+            (:mod:`iterate.provenance`); document key ``provenance``.
     """
 
     report_kind: ClassVar[str] = "analysis"
@@ -211,6 +214,7 @@ class AnalysisResult:
     timeline: tuple[TimelinePoint, ...] | None = None
     decision_trace: tuple[TraceStep, ...] = ()
     recommendation: Recommendation | None = None
+    provenance: Provenance | None = None
 
     @property
     def exit_code(self) -> int:
@@ -260,6 +264,8 @@ class AnalysisResult:
         }
         if self.timeline is not None:
             document["timeline"] = [asdict(point) for point in self.timeline]
+        if self.provenance is not None:
+            document["provenance"] = self.provenance.as_document()
         return document
 
     def to_dict(self) -> dict[str, Any]:

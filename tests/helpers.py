@@ -278,6 +278,9 @@ class FakeEngine:
     def footer_null_counts(self, files: Sequence[str]) -> Mapping[str, int | None] | None:
         return None
 
+    def footer_row_count(self, files: Sequence[str]) -> int | None:
+        return None
+
     def write_file(self, query: Query, path: Path, file_format: FileFormat) -> int:
         raise AssertionError("FakeEngine writes no file")
 
@@ -289,3 +292,10 @@ def rows(*records: Mapping[str, Any]) -> Rows:
     """:class:`Rows` from dicts sharing their keys (the first record's order)."""
     columns = tuple(records[0]) if records else ()
     return Rows(columns, [tuple(record.get(column) for column in columns) for record in records])
+
+
+def without_run_time(report: str) -> str:
+    """A report's text with the one field that holds the run's time (``provenance.generated_at``) masked."""
+    import re
+
+    return re.sub(r'"generated_at": "[^"]*"', '"generated_at": "<run time>"', report)

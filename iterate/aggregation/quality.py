@@ -88,3 +88,9 @@ def log_summaries(engine: Engine, logs: PreparedLogs) -> tuple[LogSummary, LogSu
         first, last, example = engine.execute(render("log_summary", engine.dialect, relation=log.view)).first()
         summaries.append(LogSummary(log.label, first, last, log.columns.types.get("user_id", "?"), example))
     return summaries[0], summaries[1]
+
+
+def log_time_range(engine: Engine, relation: str) -> tuple[datetime | None, datetime | None]:
+    """The earliest and latest timestamp of a normalized log (answered from Parquet statistics when possible)."""
+    first, last = engine.execute(render("event_time_range", engine.dialect, events=relation)).first()
+    return first, last

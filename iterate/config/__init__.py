@@ -9,6 +9,7 @@ from iterate.config.model import (
     Cap,
     Condition,
     Experiment,
+    History,
     Metric,
     Side,
     Source,
@@ -16,6 +17,6 @@ from iterate.config.model import (
 from iterate.config.toml import load_config, parse_config, parse_timestamp
 
 __all__ = [
-    "EVENT_COLUMNS", "EXPOSURE_COLUMNS", "Cap", "Condition", "Experiment", "Metric", "Side", "Source",
+    "EVENT_COLUMNS", "EXPOSURE_COLUMNS", "Cap", "Condition", "Experiment", "History", "Metric", "Side", "Source",
     "load_config", "parse_config", "parse_duration", "parse_timestamp",
 ]

@@ -40,6 +40,7 @@ MarginType = Literal["relative", "absolute"]
 SequentialMethod = Literal["msprt", "confidence_sequence"]
 Spending = Literal["obrien-fleming", "pocock", "power"]
 Inference = Literal["frequentist", "bayesian", "both"]
+OnlineFdr = Literal["lord"]
 
 OPERATORS: tuple[str, ...] = get_args(Operator)
 
@@ -49,6 +50,7 @@ EXPOSURE_COLUMNS: tuple[str, ...] = ("user_id", "experiment", "variant", "timest
 _DATA = {"toml": "data"}
 _COLUMNS = {"toml": "columns"}
 _METRICS = {"toml": "metrics"}
+_HISTORY = {"toml": "history"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,36 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class History:
+    """The ``[history]`` table: where analyses are recorded, and the rules that read the record.
+
+    Attributes:
+        path: DuckDB file of the iteration history (``iterate.history``); relative paths in a TOML
+            file are resolved from its folder. ``iterate analyze --record PATH`` overrides it.
+        budget: Release-train budget: guardrail (or any metric) name -> the relative loss accepted
+            in total, over the shipped releases, in the metric's bad direction (``0.03`` for 3%).
+        fail_on_budget: A release that would ship past a budget is rolled back instead (reason
+            ``release_budget``); without it the budget check only warns.
+        fdr: ``"lord"``: online FDR control over the stream of releases (LORD++); the alpha of the
+            success metrics of each release comes from the recorded history.
+        fdr_target: The false discovery rate controlled over the stream of releases.
+        w0: Initial wealth of LORD++, in (0, fdr_target]; ``None``: ``fdr_target / 10``.
+    """
+
+    path: str | None = None
+    budget: Mapping[str, float] = field(default_factory=dict)
+    fail_on_budget: bool = False
+    fdr: OnlineFdr | None = None
+    fdr_target: float = 0.05
+    w0: float | None = None
+
+    @property
+    def initial_wealth(self) -> float:
+        """LORD++'s initial wealth ``w0`` (``fdr_target / 10`` unless given)."""
+        return self.fdr_target / 10 if self.w0 is None else self.w0
+
+
+@dataclass(frozen=True, slots=True)
 class Experiment:
     """An experiment or rollout to analyze: arms, metrics, data, columns and checks.
 
@@ -218,6 +250,7 @@ class Experiment:
         srm_min_deviation: A sample ratio mismatch is declared only when some variant's share also
             deviates from its planned share by at least this much, relative (e.g. 0.01 for 1%):
             a practical floor against alarms on tiny imbalances at large N.
+        history: The ``[history]`` table: recording, release-train budget, online FDR.
     """
 
     name: str
@@ -256,6 +289,7 @@ class Experiment:
     min_units_per_arm: int = 100
     min_active_share: float = 0.01
     srm_min_deviation: float | None = None
+    history: History | None = field(default=None, metadata=_HISTORY)
 
     def __post_init__(self) -> None:
         problems = experiment_problems(self)
@@ -351,6 +385,8 @@ def experiment_problems(experiment: Experiment) -> list[str]:
     problems += conditions_problems("[experiment] where", experiment.where)
     problems += _split_problems(experiment)
     problems += _metrics_problems(experiment.metrics)
+    if experiment.history is not None:
+        problems += history_problems(experiment.history, experiment.metrics)
     for label, mapping, defaults in (
         ("events", experiment.event_columns, EVENT_COLUMNS),
         ("exposures", experiment.exposure_columns, EXPOSURE_COLUMNS),
@@ -399,6 +435,31 @@ def _design_problems(experiment: Experiment) -> list[str]:
         problems.append(f"[experiment] spending_rho == {experiment.spending_rho!r}, must be a positive number")
     if experiment.prior_std is not None and (not _is_number(experiment.prior_std) or experiment.prior_std <= 0):
         problems.append(f"[experiment] prior_std == {experiment.prior_std!r}, must be a positive number")
+    return problems
+
+
+def history_problems(history: History, metrics: tuple[Metric, ...]) -> list[str]:
+    """Every problem of the ``[history]`` table, each naming the key and the fix."""
+    problems = []
+    if history.path is not None and (not isinstance(history.path, str) or not history.path.strip()):
+        problems.append(f"[history] path == {history.path!r}, must be the path of a DuckDB file, such as \"history.duckdb\"")
+    names = tuple(metric.name for metric in metrics)
+    if not isinstance(history.budget, Mapping):
+        problems.append(f"[history] budget == {history.budget!r}, must be a table like {{ retention_7 = 0.03 }}")
+    else:
+        for name, loss in history.budget.items():
+            if name not in names:
+                problems.append(f"[history] budget names `{name}`, which is not a metric{nearest(name, names)}")
+            if not _is_number(loss) or not 0 < loss < 1:
+                problems.append(f"[history] budget.{name} == {loss!r}, must be a relative loss in (0, 1), such as 0.03")
+    if not isinstance(history.fail_on_budget, bool):
+        problems.append(f"[history] fail_on_budget == {history.fail_on_budget!r}, must be true or false")
+    if history.fdr is not None:
+        problems += _choice_problem("[history]", "fdr", history.fdr, get_args(OnlineFdr))
+    problems += _probability("[history] fdr_target", history.fdr_target, example="0.05")
+    if history.w0 is not None and (not _is_number(history.w0) or not 0 < history.w0 <= (
+            history.fdr_target if _is_number(history.fdr_target) else 1)):
+        problems.append(f"[history] w0 == {history.w0!r}, must be in (0, fdr_target], such as fdr_target / 10")
     return problems
 
 
@@ -592,5 +653,7 @@ SIDE_KEYS: tuple[str, ...] = _toml_keys(Side)
 """Keys of a ratio's ``numerator`` / ``denominator`` table."""
 SOURCE_KEYS: tuple[str, ...] = _toml_keys(Source)
 """Keys of a ``[data]`` source given as a table."""
+HISTORY_KEYS: tuple[str, ...] = _toml_keys(History)
+"""Keys of the ``[history]`` table."""
 RENAMED_KEYS: Mapping[str, str] = {"engine": "inference"}
 """``[experiment]`` keys of earlier versions, and their new names."""

@@ -17,6 +17,7 @@ from iterate.config.model import (
     EVENT_COLUMNS,
     EXPERIMENT_KEYS,
     EXPOSURE_COLUMNS,
+    HISTORY_KEYS,
     METRIC_KEYS,
     OPERATORS,
     RENAMED_KEYS,
@@ -25,6 +26,7 @@ from iterate.config.model import (
     Cap,
     Condition,
     Experiment,
+    History,
     Metric,
     Side,
     Source,
@@ -32,7 +34,7 @@ from iterate.config.model import (
 )
 from iterate.errors import ConfigError
 
-_TOP_KEYS = ("experiment", "data", "columns", "metrics")
+_TOP_KEYS = ("experiment", "data", "columns", "metrics", "history")
 
 
 def load_config(path: str | Path) -> Experiment:
@@ -96,6 +98,8 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, o
     settings.update(name=section.get("name") or "unnamed", control=section.get("control") or "control")
     events = _source(data.get("events"), "events", base_dir, problems)
     exposures = _source(data.get("exposures"), "exposures", base_dir, problems)
+    if "history" in document:
+        settings["history"] = _history(_table(document, "history", problems), base_dir, problems)
     try:
         experiment = Experiment(
             metrics=tuple(metrics),
@@ -188,6 +192,18 @@ def _source(raw: Any, key: str, base_dir: Path | None, problems: list[str]) -> S
     if base_dir is not None and not Path(path).is_absolute():
         path = str(base_dir / path)
     return Source(path=path, table=raw.get("table"))
+
+
+def _history(raw: dict[str, Any], base_dir: Path | None, problems: list[str]) -> History:
+    """The ``[history]`` table; a relative ``path`` is resolved from the config file's folder."""
+    problems += [unknown_key("[history]", key, HISTORY_KEYS) for key in raw if key not in HISTORY_KEYS]
+    settings = {key: value for key, value in raw.items() if key in HISTORY_KEYS}
+    path = settings.get("path")
+    if isinstance(path, str) and path.strip() and base_dir is not None and not Path(path).is_absolute():
+        settings["path"] = str(base_dir / path)
+    if isinstance(settings.get("budget"), dict):
+        settings["budget"] = dict(settings["budget"])
+    return History(**settings)
 
 
 def _column_map(raw: Any, label: str, defaults: tuple[str, ...], problems: list[str]) -> dict[str, str]:

@@ -168,6 +168,9 @@ class Engine(Protocol):
         column some file has no statistics for, and instead of the mapping when the engine
         cannot read footers."""
 
+    def footer_row_count(self, files: Sequence[str]) -> int | None:
+        """Rows of Parquet files from their footers (no scan), ``None`` when the engine cannot read them."""
+
     def write_file(self, query: Query, path: Path, file_format: FileFormat) -> int:
         """Write the result of ``query`` to ``path``; returns the number of rows written."""
 

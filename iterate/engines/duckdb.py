@@ -154,6 +154,12 @@ class DuckDBEngine:
             ).fetchall()
         return {path: None if missing_statistics else int(nulls or 0) for path, nulls, missing_statistics in rows}
 
+    def footer_row_count(self, files: Sequence[str]) -> int | None:
+        with _translated(files=True):
+            (rows,) = self._con.execute("SELECT sum(num_rows) FROM parquet_file_metadata($files)",
+                                        {"files": list(files)}).fetchone()
+        return None if rows is None else int(rows)
+
     def write_file(self, query: Query, path: Path, file_format: FileFormat) -> int:
         parameters = {**query.parameters, "iterate_output_path": str(path)}
         with _translated(files=True):
@@ -256,3 +262,13 @@ def _literal(text: str) -> str:
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def connect_database(path: str, *, read_only: bool) -> Any:
+    """A plain DuckDB connection to the database file ``path`` (the storage of the iteration
+    history, :mod:`iterate.history.store`); a file DuckDB cannot open is a :class:`DataError`
+    carrying what DuckDB says of it."""
+    import duckdb
+
+    with _translated(files=True):
+        return duckdb.connect(path, read_only=read_only)

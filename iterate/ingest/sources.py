@@ -164,6 +164,20 @@ def _check_csv_header(file: str, columns: list[str], role: str) -> None:
         )
 
 
+def source_files(source: Any, role: str) -> tuple[str, ...]:
+    """The files a source reads, sorted: its path, glob or folder expanded, its DuckDB database
+    file, or none for an in-memory frame.
+
+    Raises:
+        DataError: the path matches no file.
+    """
+    if isinstance(source, Source):
+        return (source.path,) if source.table else _expand(source.path, role)
+    if isinstance(source, (str, Path)):
+        return _expand(str(source), role)
+    return ()
+
+
 def _expand(path: str, role: str) -> tuple[str, ...]:
     candidate = Path(path)
     if candidate.is_dir():

@@ -32,7 +32,8 @@ def test_a_minimal_toml_takes_the_defaults_of_the_dataclasses():
 
 def test_the_keys_are_the_fields():
     experiment_fields = {item.name for item in fields(Experiment)}
-    assert set(EXPERIMENT_KEYS) | set(DATA_KEYS) | {"metrics", "event_columns", "exposure_columns"} == experiment_fields
+    assert set(EXPERIMENT_KEYS) | set(DATA_KEYS) | {"metrics", "event_columns", "exposure_columns",
+                                                                  "history"} == experiment_fields
     assert set(METRIC_KEYS) == {item.name for item in fields(Metric)} | {"day"}
 
 
@@ -128,3 +129,17 @@ def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path):
     path.write_text(config_text(), encoding="utf-8-sig")
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     assert load_config(path).name == "exp"
+
+
+def test_the_history_table_keys_are_its_fields_and_its_path_follows_the_config(tmp_path):
+    from iterate.config import History, load_config
+    from iterate.config.model import HISTORY_KEYS
+
+    assert set(HISTORY_KEYS) == {item.name for item in fields(History)}
+    config = tmp_path / "experiment.toml"
+    config.write_text('[experiment]\nname = "exp"\ncontrol = "control"\n\n[[metrics]]\nname = "retention_7"\n'
+                      'type = "retention"\nevent = "app_open"\nday = 7\nrole = "guardrail"\n\n'
+                      '[history]\npath = "h.duckdb"\nbudget = { retention_7 = 0.03 }\n')
+    history = load_config(config).history
+    assert history == History(path=str(tmp_path / "h.duckdb"), budget={"retention_7": 0.03})
+    assert history.initial_wealth == pytest.approx(0.005)
