@@ -145,3 +145,20 @@ def test_stored_config_round_trips_and_differences_are_named(experiment_dir):
         "events: file b is new", "events: file a was 1 bytes, is 2", "events: 5 rows then, 6 now",
         "events: last timestamp x then, y now"]
     assert fingerprint_differences(old, old) == []
+
+
+def test_the_text_and_markdown_reports_end_with_the_provenance():
+    from iterate.report import render
+
+    result = iterate.analyze("sample_data/experiment.toml")
+    logs = {log: pl.read_parquet(f"sample_data/{log}.parquet") for log in ("events", "exposures")}
+
+    def described(log: str) -> str:
+        times = logs[log]["timestamp"]
+        return (f"{log} {logs[log].height:,} rows, {times.min():%Y-%m-%d %H:%M} to {times.max():%Y-%m-%d %H:%M} UTC, "
+                "1 file")
+
+    expected = (f"iterate {iterate.__version__}; config {result.provenance.config_hash}; "
+                f"{described('events')}; {described('exposures')}")
+    assert render(result, "text").splitlines()[-1] == f"From: {expected}"
+    assert render(result, "markdown").rstrip().splitlines()[-1] == f"Reported by {expected}."

@@ -184,6 +184,9 @@ def test_three_arms_recommend_the_clearly_better_one(tmp_path) -> None:
     output = CliRunner().invoke(main, ["analyze", str(config)])
     assert output.exit_code == 0
     assert "[b] ship b: best on purchases" in output.output
+    assert output.output.splitlines()[0] == "exp: SHIP b  (exit code 0)"  # the headline names the arm
+    markdown = CliRunner().invoke(main, ["analyze", str(config), "--format", "markdown"])
+    assert markdown.output.splitlines()[0] == "## SHIP b: exp (verdict ship, exit code 0)"
 
 
 def test_four_treatment_arms_correct_for_six_pairs(tmp_path) -> None:

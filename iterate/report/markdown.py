@@ -73,7 +73,9 @@ def _row(cells: Sequence[str]) -> str:
 
 
 def _analysis(report: Row) -> list[str]:
-    lines = [f"## {wording.VERDICT_LABELS[report['verdict']]}: {escape(report['experiment'])} "
+    arm = wording.shipped_arm(report)
+    label = wording.VERDICT_LABELS[report["verdict"]] + (f" {escape(arm)}" if arm is not None else "")
+    lines = [f"## {label}: {escape(report['experiment'])} "
              f"(verdict {report['verdict']}, exit code {report['exit_code']})", ""]
     lines += _recommendation(report.get("recommendation"))
     lines += _units(report)
@@ -234,14 +236,8 @@ def _timeline_table(points: Sequence[Row]) -> list[str]:
 
 
 def _provenance(provenance: Row | None) -> list[str]:
-    if not provenance:
-        return []
-    parts = []
-    if provenance.get("iterate_version") is not None:
-        parts.append(f"iterate {escape(provenance['iterate_version'])}")
-    if provenance.get("config_hash") is not None:
-        parts.append(f"config hash `{_code(provenance['config_hash'])}`")
-    return [f"Reported by {', '.join(parts)}.", ""] if parts else []
+    parts = wording.provenance_parts(provenance)
+    return [f"Reported by {escape('; '.join(parts))}.", ""] if parts else []
 
 
 # -- plan and calibration ---------------------------------------------------------------------

@@ -34,6 +34,8 @@ def render(kind: str, document: Mapping[str, Any], *, color: bool = False) -> st
 
 def _analysis(report: Row, *, color: bool) -> str:
     label, code = _VERDICT_LINE[report["verdict"]]
+    arm = wording.shipped_arm(report)
+    label += f" {arm}" if arm is not None else ""
     headline = f"\x1b[1;{code}m{label}\x1b[0m" if color else label
     units = ", ".join(f"{variant} {count:,}" for variant, count in report["units"].items())
     excluded = ", ".join(f"{count:,} {cause.replace('_', ' ')}" for cause, count in report["excluded_units"].items() if count)
@@ -64,6 +66,9 @@ def _analysis(report: Row, *, color: bool) -> str:
     text = "\n".join(lines) + "\n"
     if report.get("timeline") is not None:
         text += "\n" + _timeline(report["timeline"])
+    provenance = wording.provenance_parts(report.get("provenance"))
+    if provenance:
+        text += "\nFrom: " + "; ".join(provenance) + "\n"
     return text
 
 

@@ -27,6 +27,15 @@ VERDICT_LABELS: Mapping[str, str] = {
 }
 """A plain, emoji-free label per verdict."""
 
+
+def shipped_arm(report: Row) -> str | None:
+    """The arm a ``ship`` of several treatment arms ships (its recommendation), else ``None``: with
+    one treatment arm there is nothing to choose, so the headline need not name it."""
+    recommendation = report.get("recommendation") or {}
+    if report["verdict"] != "ship" or len(report.get("variants", {})) < 2:
+        return None
+    return recommendation.get("variant")
+
 PENDING_RULES = frozenset({"no_evidence_yet", "not_yet_noninferior", "too_few_units", "no_data", "not_tested"})
 """Rules of :mod:`iterate.decision` that say what is still missing, not what was shown."""
 
@@ -140,3 +149,22 @@ def _count(value: Any) -> str:
     if isinstance(value, int) or value.is_integer():
         return f"{int(value):,}"
     return f"{value:,.1f}"
+
+
+def provenance_parts(provenance: Row | None) -> list[str]:
+    """What a report says of where it comes from: iterate's version, the config hash and, per log,
+    its rows, time range and files (the data fingerprint), so a verdict can be traced to its inputs."""
+    if not provenance:
+        return []
+    parts = [f"iterate {provenance['iterate_version']}", f"config {provenance['config_hash']}"]
+    for role, log in provenance.get("data", {}).items():
+        rows = "rows unknown" if log["rows"] is None else f"{log['rows']:,} rows"
+        low, high = (log["time_range"][end] for end in ("min", "max"))
+        span = f", {_minute(low)} to {_minute(high)} UTC" if low and high else ""
+        files = len(log["files"])
+        parts.append(f"{role} {rows}{span}" + (f", {files} file{'s' if files != 1 else ''}" if files else ""))
+    return parts
+
+
+def _minute(iso: str) -> str:
+    return iso[:16].replace("T", " ")

@@ -130,11 +130,15 @@ def test_optional_keys_render_when_present(by_verdict):
     document["recommendation"] = {"variant": "treatment", "message": "ship treatment <now>"}
     document["decision_trace"] = [{"rule": "checks_pass", "message": "every check passed"},
                                   {"rule": "success", "message": "purchases is better"}]
-    document["provenance"] = {"config_hash": "abc123", "iterate_version": "0.9.1"}
+    document["provenance"] = {"config_hash": "sha256:abc123", "iterate_version": "0.9.1", "generated_at": "now",
+                              "data": {"events": {"source": "e.parquet", "files": [{"path": "e.parquet", "size": 9,
+                                                                                     "modified_at": "t"}],
+                                                  "rows": 1234567, "time_range": {"min": "2026-01-03T01:45:12Z",
+                                                                                  "max": "2026-01-27T23:03:59Z"}}}}
     text = markdown.render("analysis", document)
     assert text.splitlines()[2] == "**Recommendation `treatment`:** ship treatment \\<now\\>"
     assert "1. `checks_pass`: every check passed\n2. `success`: purchases is better" in text
-    assert text.rstrip().endswith("Reported by iterate 0.9.1, config hash `abc123`.")
+    assert text.rstrip().endswith("Reported by iterate 0.9.1; config sha256:abc123; events 1,234,567 rows, 2026-01-03 01:45 to 2026-01-27 23:03 UTC, 1 file.")
     assert html_tokens(parse(text)) == []
 
 
