@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from iterate.config import Experiment
 from iterate.decision import decide
 from iterate.engines import Engine
 from iterate.errors import ConfigError
+from iterate.provenance import Provenance, data_fingerprint, provenance
 from iterate.session import open_session, resolve
 from iterate.stats.binomial import binomial_interval
 
@@ -77,12 +79,18 @@ class CalibrationResult:
     verdict_ci_low: float
     verdict_ci_high: float
     seed: int
+    provenance: Provenance | None = None
 
     report_kind: ClassVar[str] = "calibration"
 
     def as_document(self) -> dict[str, Any]:
         """Every field as plain Python values: the one source of every report format."""
-        return {"schema_version": 1, "kind": "calibration", **asdict(self)}
+        document = {"schema_version": 1, "kind": "calibration",
+                    **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "provenance"}}
+        document["metrics"] = [asdict(rate) for rate in self.metrics]
+        if self.provenance is not None:
+            document["provenance"] = self.provenance.as_document()
+        return document
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report of the calibration."""
@@ -108,12 +116,13 @@ def calibrate(
     """
     if not isinstance(replicates, int) or replicates < 10:
         raise ConfigError(f"replicates == {replicates!r}, must be a whole number >= 10 (200 or more for useful rates)")
+    generated_at = datetime.now(timezone.utc).replace(tzinfo=None)
     experiment, events, exposures = resolve(config, events, exposures)
     share = _share_of_first_arm(experiment)
     per_unit = tuple(m for m in experiment.metrics if m.kind.per_unit)
     if not per_unit:
         raise ConfigError("calibration replays unit-level metrics; this experiment has only quantile metrics")
-    experiment = experiment.replace(metrics=per_unit, segments=())
+    configured, experiment = experiment, experiment.replace(metrics=per_unit, segments=())
     with open_session(experiment, events, exposures, engine=engine) as session:
         spine = session.exposed_spine()
         variants = session.variants(session.count_exposures(spine))
@@ -122,10 +131,12 @@ def calibrate(
             session.engine, experiment, session.logs, spine, variants, experiment.as_of or times.data_end,
             replicates=Replicates(count=replicates, share=share, seed=seed),
         )
+        data = data_fingerprint(session, {"events": events, "exposures": exposures}, (times.first_event,
+                                                                                      times.last_event))
     by_replicate: defaultdict[int | None, list[GroupMoments]] = defaultdict(list)
     for group in moments.groups:
         by_replicate[group.replicate].append(group)
-    return _rates(experiment, share, seed, by_replicate)
+    return replace(_rates(experiment, share, seed, by_replicate), provenance=provenance(configured, data, generated_at))
 
 
 def _share_of_first_arm(experiment: Experiment) -> float:

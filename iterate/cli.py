@@ -148,7 +148,7 @@ def _names(text: str, choices: Collection[str], option: str) -> tuple[str, ...]:
 
 @main.command()
 def schema() -> None:
-    """Print the JSON Schema (draft 2020-12) of iterate's JSON reports (analyze, plan, calibrate).
+    """Print the JSON Schema (draft 2020-12) of iterate's JSON reports (analyze, plan, calibrate, history).
 
     Validate a report with any JSON Schema validator, e.g. `iterate schema > schema.json` then
     `check-jsonschema --schemafile schema.json report.json`. `schema_version` in each report says

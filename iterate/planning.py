@@ -18,8 +18,8 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +27,9 @@ from iterate import aggregation
 from iterate.config import Experiment, Metric
 from iterate.engines import Engine
 from iterate.errors import ConfigError, DataError
+from iterate.aggregation.quality import log_time_range
 from iterate.ingest import PreparedLog
+from iterate.provenance import Provenance, data_fingerprint, provenance
 from iterate.session import Session, open_session, resolve
 from iterate.stats.cuped import cuped_correlation
 from iterate.stats.power import (
@@ -96,12 +98,18 @@ class Plan:
     days: int | None
     requested_baseline_days: int | None = None
     baseline_shortened: bool = False
+    provenance: Provenance | None = None
 
     report_kind: ClassVar[str] = "plan"
 
     def as_document(self) -> dict[str, Any]:
         """Every field as plain Python values: the one source of every report format."""
-        return {"schema_version": 1, "kind": "plan", **asdict(self)}
+        document = {"schema_version": 1, "kind": "plan",
+                    **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "provenance"}}
+        document["metrics"] = [asdict(metric) for metric in self.metrics]
+        if self.provenance is not None:
+            document["provenance"] = self.provenance.as_document()
+        return document
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report of the plan (NaN as ``None``, times as ISO-8601)."""
@@ -133,6 +141,7 @@ def plan(
         DataError: the log is unreadable or has no activity in the baseline period.
     """
     _check_plan_arguments(mde, days, baseline_days)
+    generated_at = datetime.now(timezone.utc).replace(tzinfo=None)
     experiment, events, _ = resolve(config, events, None, events_only=True)
     plannable = tuple(
         replace(m, covariate=None, cuped=False) if m.covariate is not None else m
@@ -149,6 +158,7 @@ def plan(
     window = max((aggregation.metric_range(m, experiment).end or 0.0) for m in plannable) or 7 * 86400.0
     with open_session(baseline, events, None, engine=engine, events_only=True) as session:
         start, entry_end, end, groups, units = _baseline(session, baseline_days, window)
+        data = data_fingerprint(session, {"events": events}, log_time_range(session.engine, session.logs.events.view))
     daily = units / ((entry_end - start).total_seconds() / 86400) * traffic_share
     successes = [m for m in plannable if m.role == "success"]
     guardrails = [m for m in plannable if m.role == "guardrail" and m.margin is not None]
@@ -166,7 +176,8 @@ def plan(
         units_per_arm, total_days = math.floor(daily * days / arms), days
     return Plan(experiment.name, start, end, daily, arms, traffic_share, experiment.alpha, power, mde,
                 tuple(plans), units_per_arm, total_days, requested_baseline_days=baseline_days,
-                baseline_shortened=end - start < timedelta(days=baseline_days))
+                baseline_shortened=end - start < timedelta(days=baseline_days),
+                provenance=provenance(experiment, data, generated_at))
 
 
 def _check_plan_arguments(mde: float | None, days: int | None, baseline_days: int) -> None:

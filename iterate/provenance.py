@@ -134,7 +134,8 @@ def data_fingerprint(session: Session, sources: Mapping[str, Any], events_range:
 
     Args:
         session: The open session (its engine and prepared logs).
-        sources: ``events`` and ``exposures`` as the analysis was given them (paths, sources, frames).
+        sources: ``events`` and ``exposures`` as the analysis was given them (paths, sources, frames);
+            without ``exposures`` (a plan), the events only.
         events_range: The events' first and last time, from the event-time query the checks run.
     """
     from iterate.aggregation.quality import log_time_range
@@ -142,6 +143,8 @@ def data_fingerprint(session: Session, sources: Mapping[str, Any], events_range:
     logs, engine = session.logs, session.engine
     events = _fingerprint(engine, sources["events"], "events", logs.events.rows, events_range)
     exposure_event = session.experiment.exposure_event
+    if "exposures" not in sources:  # a plan reads the events only
+        return {"events": events}
     if exposure_event is not None:
         exposures = LogFingerprint(events.source, events.files, events.rows, events.first, events.last, exposure_event)
     else:

@@ -67,8 +67,9 @@ def test_one_thread_and_two_threads_give_the_same_bytes(config):
     assert len(reports) == 1
 
 
-def test_timeline_and_calibration_repeat_exactly(config):
+def test_timeline_calibration_and_plan_repeat_exactly(config):
     timelines = {without_run_time(render(iterate.analyze(config).with_timeline(timeline(config)), "json"))
                  for _ in range(2)}
-    calibrations = {render(iterate.calibrate(config, replicates=20, seed=3), "json") for _ in range(2)}
-    assert len(timelines) == 1 and len(calibrations) == 1
+    calibrations = {without_run_time(render(iterate.calibrate(config, replicates=20, seed=3), "json")) for _ in range(2)}
+    plans = {without_run_time(render(iterate.plan(config, mde=0.05), "json")) for _ in range(2)}
+    assert len(timelines) == 1 and len(calibrations) == 1 and len(plans) == 1

@@ -162,3 +162,19 @@ def test_the_text_and_markdown_reports_end_with_the_provenance():
                 f"{described('events')}; {described('exposures')}")
     assert render(result, "text").splitlines()[-1] == f"From: {expected}"
     assert render(result, "markdown").rstrip().splitlines()[-1] == f"Reported by {expected}."
+
+
+def test_plan_and_calibration_reports_carry_the_same_config_hash_and_their_logs():
+    import polars as pl
+
+    from iterate.report import render
+
+    analysis = json.loads(render(iterate.analyze("sample_data/experiment.toml"), "json"))["provenance"]
+    plan = json.loads(render(iterate.plan("sample_data/experiment.toml", mde=0.05), "json"))["provenance"]
+    calibration = json.loads(render(iterate.calibrate("sample_data/experiment.toml", replicates=10), "json"))["provenance"]
+    assert plan["config_hash"] == calibration["config_hash"] == analysis["config_hash"]
+    assert list(plan["data"]) == ["events"]  # a plan reads the events log only
+    assert calibration["data"] == analysis["data"]
+    events = pl.read_parquet("sample_data/events.parquet")
+    assert plan["data"]["events"]["rows"] == events.height
+    assert plan["data"]["events"]["time_range"]["max"] == events["timestamp"].max().isoformat() + "Z"

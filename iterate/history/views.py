@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -67,7 +66,7 @@ def sparkline(values: Sequence[float | None]) -> str:
 def render_releases(path: str, rows: Sequence[dict[str, Any]], report_format: str) -> str:
     """The releases of a history as text (a table) or JSON."""
     if report_format == "json":
-        return json.dumps({"history": path, "releases": list(rows)}, indent=2) + "\n"
+        return _json("history", {"history": path, "releases": list(rows)})
     if not rows:
         return f"{path}: no analysis recorded yet\n"
     header = ("id", "recorded (UTC)", "experiment", "verdict", "variant", "config")
@@ -80,7 +79,7 @@ def render_trajectory(path: str, metric: str, rows: Sequence[dict[str, Any]], re
     """A metric's relative effect across releases as text (table and sparkline) or JSON."""
     line = sparkline([row["relative_effect"] for row in rows])
     if report_format == "json":
-        return json.dumps({"history": path, "metric": metric, "points": list(rows), "sparkline": line}, indent=2) + "\n"
+        return _json("trajectory", {"history": path, "metric": metric, "points": list(rows), "sparkline": line})
     header = ("id", "experiment", "variant", "verdict", "relative effect", "interval")
     table = [(str(row["id"]), row["experiment"], row["variant"] + (" *" if row["shipped"] else ""), row["verdict"],
               _percent(row["relative_effect"]), _interval(row["relative_ci_low"], row["relative_ci_high"]))
@@ -138,3 +137,10 @@ def _percent(value: float | None) -> str:
 
 def _interval(low: float | None, high: float | None) -> str:
     return "n/a" if low is None or high is None else f"[{low:+.2%}, {high:+.2%}]"
+
+
+def _json(kind: str, document: dict[str, Any]) -> str:
+    """A history listing as a JSON report of ``kind`` (``history`` or ``trajectory``; schema.json)."""
+    from iterate.report import json as json_format
+
+    return json_format.render(kind, {"schema_version": 1, "kind": kind, **document})

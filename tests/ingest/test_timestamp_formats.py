@@ -124,11 +124,13 @@ def test_plan_json_is_identical(logs):
     """``iterate plan``: the baseline period and the daily units come from the events alone."""
     reports = _each_form(logs, _cli("plan", "--mde", "0.05"), FORMS[:3])  # the mixed log's events are the CSV's
     _assert_all_equal(reports)
-    assert iterate.plan(logs["csv"], mde=0.05).to_dict() == iterate.plan(logs["parquet"], mde=0.05).to_dict()
+    csv, parquet = (_without_files(json.dumps(iterate.plan(logs[form], mde=0.05).to_dict())) for form in ("csv", "parquet"))
+    assert csv == parquet
 
 
 def test_calibration_json_is_identical(logs):
-    reports = _each_form(logs, lambda config: render(iterate.calibrate(config, replicates=20, seed=3), "json"), FORMS[:3])
+    reports = _each_form(logs, lambda config: _without_files(render(iterate.calibrate(config, replicates=20, seed=3),
+                                                                     "json")), FORMS[:3])
     _assert_all_equal(reports)
 
 

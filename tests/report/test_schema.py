@@ -80,3 +80,19 @@ def test_the_analysis_definition_lists_exactly_the_document_keys(report):
 @pytest.mark.parametrize(("kind", "record"), [("plan", Plan), ("calibration", CalibrationResult)])
 def test_the_plan_and_calibration_definitions_list_exactly_their_fields(kind, record):
     assert list(SCHEMA["$defs"][kind]["properties"]) == ["schema_version", "kind", *(f.name for f in fields(record))]
+
+
+def test_the_history_listings_follow_the_schema(tmp_path):
+    history = tmp_path / "history.duckdb"
+    runner = CliRunner()
+    assert runner.invoke(main, ["analyze", "sample_data/experiment.toml", "--record", str(history)]).exit_code == 0
+    listing = json.loads(runner.invoke(main, ["history", str(history), "--format", "json"]).stdout)
+    trajectory = json.loads(runner.invoke(main, ["history", str(history), "--metric", "purchasers", "--format",
+                                                 "json"]).stdout)
+    for report, kind in ((listing, "history"), (trajectory, "trajectory")):
+        assert report["kind"] == kind
+        assert_follows_schema(report)
+    assert [release["verdict"] for release in listing["releases"]] == ["ship"]
+    broken = {**listing, "releases": [{**listing["releases"][0], "verdict": "maybe"}]}
+    with pytest.raises(AssertionError, match="breaks iterate/report/schema.json"):
+        assert_follows_schema(broken)
