@@ -75,8 +75,9 @@ def _analysis(report: Row, *, color: bool) -> str:
 def _metric_table(rows: Sequence[Row]) -> str:
     header = ("metric", "variant", "role", "control", "treatment", "effect", "relative (CI)", "p", "p adj", "outcome")
     body = [
-        (row["name"], row["variant"], row["role"], _number(row["control_mean"]), _number(row["treatment_mean"]),
-         _number(row["effect"], signed=True), _relative(row), _p(row["p_value"]), _p(row["p_value_adjusted"]),
+        (row["name"], row["variant"], row["role"], wording.number(row["control_mean"]),
+         wording.number(row["treatment_mean"]), wording.number(row["effect"], signed=True),
+         wording.relative_with_interval(row), wording.p_value(row["p_value"]), wording.p_value(row["p_value_adjusted"]),
          _outcome(row))
         for row in rows
     ]
@@ -87,8 +88,8 @@ def _segment_table(rows: Sequence[Row]) -> str:
     header = ("segment", "value", "metric", "variant", "n ctl/trt", "effect", "relative (CI)", "p adj", "outcome", "flag")
     body = [
         (row["segment"] or "", "(no value)" if row["segment_value"] is None else row["segment_value"], row["name"],
-         row["variant"], f"{row['n_control']:,}/{row['n_treatment']:,}", _number(row["effect"], signed=True),
-         _relative(row), _p(row["p_value_adjusted"]), _outcome(row),
+         row["variant"], f"{row['n_control']:,}/{row['n_treatment']:,}", wording.number(row["effect"], signed=True),
+         wording.relative_with_interval(row), wording.p_value(row["p_value_adjusted"]), _outcome(row),
          f"FLAGGED (p {row['deviation_p_value']:.3g})" if row["flagged"] else "")
         for row in rows
     ]
@@ -121,19 +122,20 @@ def _decision_inputs(report: Row) -> list[str]:
         ("Non-inferiority (a guardrail must be shown no worse than its margin; one-sided test):",
          ("effect", "margin", "one-sided p", "non-inferior"),
          [row for row in rows if row.get("noninferiority_margin") is not None],
-         lambda row: (_number(row["effect"], signed=True), _number(row["noninferiority_margin"]),
-                      _p(row["noninferiority_p_value"]), {True: "yes", False: "NOT SHOWN", None: "n/a"}[row["noninferior"]])),
+         lambda row: (wording.number(row["effect"], signed=True), wording.number(row["noninferiority_margin"]),
+                      wording.p_value(row["noninferiority_p_value"]),
+                      {True: "yes", False: "NOT SHOWN", None: "n/a"}[row["noninferior"]])),
         ("CUPED (Deng et al. 2013: the effects above are adjusted with each unit's pre-exposure value):",
          ("effect", "unadjusted effect", "std error", "unadjusted std error", "variance reduction"),
          [row for row in rows if row.get("variance_reduction") is not None],
-         lambda row: (_number(row["effect"], signed=True), _number(row["unadjusted_effect"], signed=True),
-                      _number(row["std_error"]), _number(row["unadjusted_std_error"]),
+         lambda row: (wording.number(row["effect"], signed=True), wording.number(row["unadjusted_effect"], signed=True),
+                      wording.number(row["std_error"]), wording.number(row["unadjusted_std_error"]),
                       wording.percent(row["variance_reduction"], 1, signed=False))),
         ("Bayesian view (normal posterior: chance the variant beats control; expected loss of shipping, in the "
          "metric's units):",
          ("chance to beat control", "expected loss"),
          [row for row in rows if row.get("chance_to_beat") is not None],
-         lambda row: (wording.percent(row["chance_to_beat"], 1, signed=False), _number(row["expected_loss"]))),
+         lambda row: (wording.percent(row["chance_to_beat"], 1, signed=False), wording.number(row["expected_loss"]))),
     ]
     lines = []
     for title, header, judged, cells in sections:
@@ -162,8 +164,8 @@ def _sequential_section(report: Row) -> tuple[str, tuple[str, ...], Sequence[Row
     header = ("effect", f"{1 - report['alpha']:.0%} interval", "p adj", *(("alpha of the look",) if looks else ()),
               "outcome")
     return title, header, rows, lambda row: (
-        _number(row["effect"], signed=True), _interval(row["ci_low"], row["ci_high"]), _p(row["p_value_adjusted"]),
-        *((_p(row["decision_alpha"]),) if looks else ()), _outcome(row))
+        wording.number(row["effect"], signed=True), wording.interval(row["ci_low"], row["ci_high"]),
+        wording.p_value(row["p_value_adjusted"]), *((wording.p_value(row["decision_alpha"]),) if looks else ()), _outcome(row))
 
 
 def _timeline(points: Sequence[Row]) -> str:
@@ -177,8 +179,8 @@ def _timeline(points: Sequence[Row]) -> str:
         always_valid_p = p["always_valid_p_value"]
         lines.append(
             f"{day:<{width}} {p['metric']:<22} {p['variant']:<10} {p['n_control']:>7,}/{p['n_treatment']:<7,} "
-            f"{p['effect']:>+10.4g} {_interval(p['ci_low'], p['ci_high']):>22} "
-            f"{_interval(p['always_valid_ci_low'], p['always_valid_ci_high']):>22} "
+            f"{p['effect']:>+10.4g} {wording.interval(p['ci_low'], p['ci_high']):>22} "
+            f"{wording.interval(p['always_valid_ci_low'], p['always_valid_ci_high']):>22} "
             f"{'n/a' if always_valid_p is None else format(always_valid_p, '.3g'):>16}"
         )
     return "\n".join(lines) + "\n"
@@ -252,27 +254,3 @@ def _table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
 
 def _outcome(row: Row) -> str:
     return _OUTCOME_MARK[row["outcome"]] if row["status"] == "ok" else row["status"]
-
-
-def _relative(row: Row) -> str:
-    if row["relative_effect"] is None:
-        return "n/a"
-    if row.get("relative_status") == "unbounded":
-        return f"{row['relative_effect']:+.2%} [unbounded]"
-    if row["relative_ci_low"] is None or row["relative_ci_high"] is None:
-        return f"{row['relative_effect']:+.2%}"
-    return f"{row['relative_effect']:+.2%} [{row['relative_ci_low']:+.2%}, {row['relative_ci_high']:+.2%}]"
-
-
-def _interval(low: float | None, high: float | None) -> str:
-    return "n/a" if low is None or high is None else f"[{low:+.4g}, {high:+.4g}]"
-
-
-def _p(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3g}"
-
-
-def _number(value: float | None, *, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.4g}" if signed else f"{value:.4g}"
