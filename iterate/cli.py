@@ -209,8 +209,8 @@ def history(path: Path, metric: str | None, plot: Path | None, report_format: st
         names = store.metric_names()
         from iterate.config.model import nearest
 
-        raise HistoryError(f"{path} has no estimate of metric `{metric}`{nearest(metric, names)}; "
-                           f"metrics recorded: {', '.join(names) or 'none'}")
+        raise HistoryError(f"{path} has no estimate of metric `{metric}` (metrics recorded: "
+                           f"{', '.join(names) or 'none'}){nearest(metric, names)}")
     rows = trajectory_rows(estimates)
     if plot is not None:
         from iterate.outputs import plan_output
