@@ -49,7 +49,34 @@ def render(kind: str, document: Mapping[str, Any], *, color: bool = False) -> st
     renderers: Mapping[str, Callable[[Row], list[str]]] = {
         "analysis": _analysis, "plan": _plan, "calibration": _calibration,
     }
-    return "\n".join(renderers[kind](document)).rstrip("\n") + "\n"
+    text = "\n".join(renderers[kind](document)).rstrip("\n") + "\n"
+    if kind == "analysis" and len(text) > COMMENT_LIMIT:
+        return _within_comment_limit(document)
+    return text
+
+
+COMMENT_LIMIT = 65_000
+"""Characters a report may have: GitHub refuses a pull-request comment over 65,536 characters."""
+
+_DETAIL_KEYS = ("decision_trace", "timeline", "segments")
+"""What a report too long for a comment leaves out first (the JSON report keeps all of it)."""
+
+
+def _within_comment_limit(document: Row) -> str:
+    """The report without its longest optional parts (trace, then timeline, then segments), each left
+    out with a note, until it fits in a comment; the verdict, why, metrics and checks always stay."""
+    shortened = dict(document)
+    left_out = []
+    for key in _DETAIL_KEYS:
+        if shortened.get(key):
+            left_out.append(f"{len(shortened[key]):,} {key.replace('_', ' ')} rows")
+            shortened[key] = [] if key != "timeline" else None
+        note = (f"_Left out to fit GitHub's comment limit: {', '.join(left_out)}; the JSON report "
+                "(`--format json`) holds them._")
+        text = "\n".join([*_analysis(shortened), note]).rstrip("\n") + "\n"
+        if len(text) <= COMMENT_LIMIT:
+            return text
+    return text
 
 
 def escape(text: Any) -> str:

@@ -170,3 +170,22 @@ def test_escape_is_literal_text_in_a_table_cell(text):
     tokens = parse(source)
     assert _tables(tokens) == [[["h"], [text]]]
     assert {child.type for t in tokens if t.type == "inline" for child in t.children} == {"text"}
+
+
+def test_a_report_too_long_for_a_pull_request_comment_leaves_out_its_details_first():
+    import iterate
+    from iterate.report.markdown import COMMENT_LIMIT
+
+    result = iterate.analyze("sample_data/experiment.toml", segments="platform")
+    document = result.as_document()
+    long_trace = [{**step, "message": "x" * 2000} for step in document["decision_trace"]] * 3
+    fits = markdown.render("analysis", {**document, "decision_trace": document["decision_trace"]})
+    too_long = markdown.render("analysis", {**document, "decision_trace": long_trace})
+    assert len(fits) < COMMENT_LIMIT and "Decision trace" in fits and "Left out" not in fits
+    assert len(too_long) <= COMMENT_LIMIT
+    assert "Decision trace" not in too_long and "### Segments" in too_long  # the trace goes first
+    assert too_long.splitlines()[0] == fits.splitlines()[0]
+    assert f"Left out to fit GitHub's comment limit: {len(long_trace):,} decision trace rows" in too_long
+    segments = [{**row, "name": "y" * 400} for row in document["segments"]] * 60
+    shortest = markdown.render("analysis", {**document, "decision_trace": long_trace, "segments": segments})
+    assert len(shortest) <= COMMENT_LIMIT and "### Segments" not in shortest and "### Metrics" in shortest
