@@ -153,6 +153,10 @@ def _pre_exposure_test(metric: Metric) -> Callable[..., Estimate]:
     return delta_method_test if metric.covariate is not None else metric.kind.test
 
 
+def _pre_period_words(pre_period: str | None) -> str:
+    return "before exposure" if pre_period is None else f"in the {pre_period} before exposure"
+
+
 def pre_exposure_check(experiment: Experiment, groups: Sequence[GroupMoments], variants: Sequence[str]) -> Check:
     """Imbalance of the metrics between arms before exposure: a difference there means the
     assignment or the logging is broken (a pre-period A/A test; Deng et al. 2013 use the same
@@ -177,6 +181,9 @@ def pre_exposure_check(experiment: Experiment, groups: Sequence[GroupMoments], v
     if findings:
         return Check("pre_exposure_imbalance", False,
                      "the arms already differed before exposure: " + "; ".join(findings), details)
+    if experiment.pre_period is None and not tested:
+        return Check("pre_exposure_imbalance", True,
+                     "no pre-exposure period is compared (pre_period = false)", details)
     return Check("pre_exposure_imbalance", True,
-                 f"no metric differs between arms in the {experiment.pre_period} before exposure "
+                 f"no metric differs between arms {_pre_period_words(experiment.pre_period)} "
                  f"({tested} test(s), flagged below p = {experiment.imbalance_threshold})", details)

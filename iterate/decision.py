@@ -254,7 +254,10 @@ def overrule_ship(decision: Decision, reason: Reason) -> Decision:
                                     for variant, verdict in decision.variant_verdicts.items()}
     verdict = _most_cautious(verdicts)
     trace = [*decision.trace[:-1], _reason_step(reason, "fired"), _experiment_verdict_step(verdict, verdicts)]
-    return Decision(verdict, verdicts, (reason, *decision.reasons), _numbered(trace), decision.recommendation)
+    recommendation = decision.recommendation
+    if recommendation is not None:
+        recommendation = _no_arm(recommendation.metric, recommendation.pairs, verdicts)
+    return Decision(verdict, verdicts, (reason, *decision.reasons), _numbered(trace), recommendation)
 
 
 # ---------------------------------------------------------------------------- the arm to ship
@@ -303,8 +306,7 @@ def recommend(
     metric = next((row.name for row in metric_results if row.role == "success"), None)
     empty = Recommendation(None, metric, None, None, None, None, pairs, False, "")
     if not shipping:
-        verdicts = ", ".join(f"{arm} {variant_verdicts[arm]}" for arm in arms)
-        return replace(empty, message=f"no arm is recommended: none ships ({verdicts})")
+        return _no_arm(metric, pairs, variant_verdicts)
     if len(arms) == 1:
         return replace(empty, variant=shipping[0], distinguishable=True,
                        message=f"ship {shipping[0]}: the only treatment arm, and it ships")
@@ -329,6 +331,13 @@ def recommend(
     runner_up = min(rivals, key=lambda arm: (-_goodness(on_metric[arm]), arm))
     return _pairwise_recommendation(best, runner_up, on_metric[best], (pairwise or {}).get((best, runner_up)),
                                     replace(empty, variant=best, runner_up=runner_up), variant_verdicts[runner_up])
+
+
+def _no_arm(metric: str | None, pairs: int, variant_verdicts: Mapping[str, Verdict]) -> Recommendation:
+    """The recommendation when no arm ships: none, with each arm's verdict."""
+    verdicts = ", ".join(f"{arm} {variant_verdicts[arm]}" for arm in sorted(variant_verdicts))
+    return Recommendation(None, metric, None, None, None, None, pairs, False,
+                          f"no arm is recommended: none ships ({verdicts})")
 
 
 def _pairwise_recommendation(best: str, runner_up: str, best_row: MetricResult, pair: MetricResult | None,

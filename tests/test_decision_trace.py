@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -202,6 +202,8 @@ _rows = st.builds(
 @given(rows=st.lists(_rows, max_size=9, unique_by=lambda row: (row.name, row.variant)),
        stopped=st.sampled_from([None, "the planned 1,000 units are reached"]),
        short=st.sets(st.sampled_from(["a", "b", "c"])), srm_fails=st.booleans())
+@example(rows=[metric_row("m1", "a", 0.0, 1.0), metric_row("m1", "b", 1.0, 0.03125)],  # b ships, a continues:
+         stopped=None, short=set(), srm_fails=False)  # the experiment ships only when b is distinguishable
 def test_the_trace_explains_each_verdict_and_never_changes_it(rows, stopped, short, srm_fails) -> None:
     checks = [Check("srm", not srm_fails, "srm")]
     shortfalls = {variant: "too few units" for variant in short}
@@ -211,7 +213,11 @@ def test_the_trace_explains_each_verdict_and_never_changes_it(rows, stopped, sho
     # a pairwise comparison (used only to name an arm) changes neither the verdicts nor the other reasons
     pairs = {(x.variant, y.variant): x for x in rows for y in rows if x.name == y.name and x.variant != y.variant}
     with_pairs = decide(rows, checks, stopped=stopped, shortfalls=shortfalls, pairwise=pairs)
-    assert (with_pairs.verdict, with_pairs.variant_verdicts) == (decision.verdict, decision.variant_verdicts)
+    assert with_pairs.variant_verdicts == decision.variant_verdicts
+    # ... except that an arm shown distinguishably better than the runner-up lets the experiment ship
+    assert with_pairs.verdict == decision.verdict or (
+        with_pairs.verdict == "ship" and with_pairs.recommendation.distinguishable
+        and not decision.recommendation.distinguishable)
     assert ([r for r in with_pairs.reasons if r.rule != "recommended_arm"]
             == [r for r in decision.reasons if r.rule != "recommended_arm"])
     if srm_fails:

@@ -98,7 +98,7 @@ class HistoryGate:
     def judge(self, decision: Decision, rows: Sequence[MetricResult]) -> tuple[Decision, tuple[Check, ...]]:
         """The decision after the budget rule, and the budget checks; the online-FDR reason added."""
         if self.fdr is not None:
-            decision = Decision(decision.verdict, decision.variant_verdicts, (*decision.reasons, self.fdr.reason()))
+            decision = replace(decision, reasons=(*decision.reasons, self.fdr.reason()))
         variant = shipped_variant(decision.variant_verdicts, rows)
         checks = []
         for metric, budget in sorted(self.settings.budget.items()):
