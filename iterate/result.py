@@ -36,6 +36,9 @@ class MetricResult:
     is not significantly different from 0), ``not_tested`` (no test, or no fixed-horizon interval,
     as under anytime-valid inference) or ``control_not_positive`` (the control mean is 0 or negative:
     a ratio to it would misstate the direction of the effect, so there is no relative effect at all).
+    ``decision_alpha`` is the level the outcome is judged at when it is not the experiment's alpha:
+    a group-sequential look's nominal alpha, or for success metrics the online-FDR (LORD++) level
+    the iteration history gives this release (the smaller of the two when both apply).
     """
 
     name: str

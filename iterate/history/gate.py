@@ -91,9 +91,13 @@ class HistoryGate:
         """The rows with the success metrics judged at the online-FDR alpha (unchanged without it)."""
         if self.fdr is None:
             return list(rows)
-        alpha = self.fdr.alpha
-        return [replace(row, outcome=classify(row.direction, row.effect, _tested_p(row), alpha))
-                if row.role == "success" else row for row in rows]
+        return [self._at_fdr_alpha(row) if row.role == "success" else row for row in rows]
+
+    def _at_fdr_alpha(self, row: MetricResult) -> MetricResult:
+        """A success row judged at the online-FDR level, or at a group-sequential look's nominal alpha
+        when that is smaller: ``decision_alpha`` says which level, for the trace and the projections."""
+        alpha = min(self.fdr.alpha, row.decision_alpha if row.decision_alpha is not None else row.alpha)
+        return replace(row, decision_alpha=alpha, outcome=classify(row.direction, row.effect, _tested_p(row), alpha))
 
     def judge(self, decision: Decision, rows: Sequence[MetricResult]) -> tuple[Decision, tuple[Check, ...]]:
         """The decision after the budget rule, and the budget checks; the online-FDR reason added."""

@@ -152,7 +152,7 @@ def _estimate(row: Row) -> str:
 
 def _alpha(row: Row) -> str:
     look = row.get("decision_alpha")
-    return f"{row['alpha']:.4g}" if look is None else f"{look:.4g} (this look; overall {row['alpha']:.4g})"
+    return f"{row['alpha']:.4g}" if look is None else f"{look:.4g} (judged at; overall {row['alpha']:.4g})"
 
 
 _NUMBERS = ("n_control", "n_treatment", "control_mean", "treatment_mean", "effect", "ci_low", "ci_high",

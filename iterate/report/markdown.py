@@ -193,8 +193,9 @@ def _metric_notes(report: Row) -> list[str]:
                      "looked at; relative intervals are fixed-horizon quantities and are left out.")
     look_alphas = sorted({row["decision_alpha"] for row in rows if row.get("decision_alpha") is not None})
     if look_alphas:
-        notes.append(f"Group-sequential look: outcomes are judged at this look's nominal alpha = "
-                     f"{', '.join(f'{a:.4g}' for a in look_alphas)} (overall alpha {report['alpha']}).")
+        notes.append(f"Outcomes are judged at alpha = {', '.join(f'{a:.4g}' for a in look_alphas)} (a group-sequential "
+                     f"look's nominal alpha, or the online-FDR level of the success metrics; overall alpha "
+                     f"{report['alpha']}).")
     for row in rows:
         if row.get("variance_reduction") is not None:
             notes.append(f"{escape(row['name'])} ({escape(row['variant'])}): CUPED reduced the variance by "

@@ -147,7 +147,8 @@ def _decision_inputs(report: Row) -> list[str]:
 
 def _sequential_section(report: Row) -> tuple[str, tuple[str, ...], Sequence[Row], Callable[[Row], tuple[str, ...]]] | None:
     """The intervals and alphas of sequential monitoring: anytime-valid intervals (their method
-    says which) and, at a group-sequential look, the nominal alpha each outcome is judged at."""
+    says which) and the level each outcome is judged at when it is not the overall alpha (a
+    group-sequential look's nominal alpha, the online-FDR level of the success metrics)."""
     rows = report["metrics"]
     kinds = sorted({kind for row in rows if (kind := wording.interval_kind(row))})
     looks = [row for row in rows if row.get("decision_alpha") is not None]
@@ -158,10 +159,10 @@ def _sequential_section(report: Row) -> tuple[str, tuple[str, ...], Sequence[Row
         parts.append(f"intervals and p-values are {' and '.join(kinds)}, valid however often the experiment is "
                      "looked at (relative intervals are fixed-horizon and left out)")
     if looks:
-        parts.append(f"at this group-sequential look, outcomes are judged at its nominal alpha (overall alpha = "
-                     f"{report['alpha']})")
+        parts.append(f"outcomes are judged at the level of their last column (a group-sequential look's nominal "
+                     f"alpha, or the online-FDR level of the success metrics; overall alpha = {report['alpha']})")
     title = f"Sequential monitoring: {'; '.join(parts)}:"
-    header = ("effect", f"{1 - report['alpha']:.0%} interval", "p adj", *(("alpha of the look",) if looks else ()),
+    header = ("effect", f"{1 - report['alpha']:.0%} interval", "p adj", *(("alpha judged at",) if looks else ()),
               "outcome")
     return title, header, rows, lambda row: (
         wording.number(row["effect"], signed=True), wording.interval(row["ci_low"], row["ci_high"]),

@@ -237,6 +237,14 @@ def test_lord_levels_follow_the_recorded_discoveries(train):
         assert record["verdict"] == document["verdict"]
         assert document["recommendation"]["variant"] == ("treatment" if document["verdict"] == "ship" else None)
         assert document["decision_trace"][-1]["rule"] == "verdict"
+        # the level is the one the success metric is judged at, in the row, the trace and the projection
+        assert success["decision_alpha"] == pytest.approx(level, rel=1e-12)
+        step = next(s for s in document["decision_trace"] if s["rule"] == "success" and s["metric"] == "purchasers")
+        assert step["alpha"] == pytest.approx(level, rel=1e-12)
+        projection = next((r for r in document["reasons"] if r["rule"] == "verdict_horizon"), None)
+        assert (projection is None) is (document["verdict"] == "ship")
+        if projection is not None:
+            assert projection["details"]["alpha"] == pytest.approx(level, rel=1e-12)  # one success metric: m = 1
         if record["verdict"] == "ship":
             discoveries.append(t)
     assert discoveries == [1, 2, 4, 5]

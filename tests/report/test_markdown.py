@@ -97,7 +97,8 @@ def test_notes_name_anytime_validity_and_cuped(monitored, looked):
         assert (f"{row.name} (treatment): CUPED reduced the variance by {row.variance_reduction * 100:.1f}%; "
                 f"unadjusted effect {row.unadjusted_effect:+.4g}.") in text.replace("\\_", "_")
     look = looked.metric_results[0].decision_alpha
-    assert f"this look's nominal alpha = {look:.4g} (overall alpha 0.05)" in render(looked, "markdown")
+    assert f"Outcomes are judged at alpha = {look:.4g} (a group-sequential look's nominal alpha" in render(looked,
+                                                                                                         "markdown")
 
 
 def test_checks_fail_first_and_passed_ones_collapsed(by_verdict):

@@ -70,9 +70,9 @@ def test_bayesian_section(monitored):
 
 def test_group_sequential_look_alpha(looked):
     title, header, rows = section(render(looked, "text"), "Sequential monitoring:")
-    assert title == ("Sequential monitoring: at this group-sequential look, outcomes are judged at its nominal alpha "
-                     "(overall alpha = 0.05):")
-    assert header == ["metric", "variant", "effect", "95% interval", "p adj", "alpha of the look", "outcome"]
+    assert title == ("Sequential monitoring: outcomes are judged at the level of their last column (a group-sequential "
+                     "look's nominal alpha, or the online-FDR level of the success metrics; overall alpha = 0.05):")
+    assert header == ["metric", "variant", "effect", "95% interval", "p adj", "alpha judged at", "outcome"]
     look = looked.metric_results[0].decision_alpha
     assert 0 < look < 0.05
     assert [row[5] for row in rows] == [f"{look:.3g}"] * len(looked.metric_results)
