@@ -71,7 +71,7 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 def render(kind: str, document: Mapping[str, Any], *, color: bool = False) -> str:
     """The document as a JUnit XML report (``color`` is ignored), ending with a newline."""
     builders: Mapping[str, Callable[[Row], tuple[list[tuple[str, Any]], list[ET.Element]]]] = {
-        "analysis": _analysis, "plan": _plan, "calibration": _calibration,
+        "analysis": _analysis, "plan": _plan, "calibration": _calibration, "rollout": _rollout,
     }
     properties, cases = builders[kind](document)
     suite = ET.Element("testsuite", {"name": _text(f"iterate.{document['experiment']}"), **_counts(cases)})
@@ -111,6 +111,24 @@ def _analysis(report: Row) -> tuple[list[tuple[str, Any]], list[ET.Element]]:
     cases += [_comparison(row, f"{experiment}.segments.{row['variant']}",
                           f"{row['name']} [{row['segment']} = {row['segment_value']}]")
               for row in report["segments"]]
+    cases += [_check(check, f"{experiment}.checks") for check in report["checks"]]
+    return properties, cases
+
+
+def _rollout(report: Row) -> tuple[list[tuple[str, Any]], list[ET.Element]]:
+    """A rollout as an analysis is: its pooled (stratified, anytime-valid) comparisons, the inputs of
+    its decision, and its checks; the verdict of the ramp's next step and the current stage as
+    properties. Each stage's fixed-horizon effects are not decision inputs and are not test cases."""
+    properties: list[tuple[str, Any]] = [
+        ("rollout", report["rollout"]), ("verdict", report["verdict"]), ("exit_code", report["exit_code"]),
+        ("control", report["control"]), ("alpha", report["alpha"]),
+    ]
+    if report["current_stage"] is not None:
+        properties.append(("current_stage", report["current_stage"]))
+    provenance = report.get("provenance") or {}
+    properties += [(key, provenance[key]) for key in ("config_hash", "iterate_version") if provenance.get(key) is not None]
+    experiment = report["experiment"]
+    cases = [_comparison(row, f"{experiment}.rollout.{row['variant']}", row["name"]) for row in report["metrics"]]
     cases += [_check(check, f"{experiment}.checks") for check in report["checks"]]
     return properties, cases
 

@@ -47,7 +47,7 @@ characters active only at the start of a line cannot occur there (names are neve
 def render(kind: str, document: Mapping[str, Any], *, color: bool = False) -> str:
     """The document as GitHub Flavored Markdown (``color`` is ignored)."""
     renderers: Mapping[str, Callable[[Row], list[str]]] = {
-        "analysis": _analysis, "plan": _plan, "calibration": _calibration,
+        "analysis": _analysis, "plan": _plan, "calibration": _calibration, "rollout": _rollout,
     }
     text = "\n".join(renderers[kind](document)).rstrip("\n") + "\n"
     if kind == "analysis" and len(text) > COMMENT_LIMIT:
@@ -118,6 +118,47 @@ def _analysis(report: Row) -> list[str]:
     if report.get("timeline"):
         lines += _collapsed("Timeline (cumulative; always-valid intervals hold however often the experiment is "
                             "looked at)", _timeline_table(report["timeline"]))
+    if report.get("decision_trace"):
+        trace = [f"{number}. `{_code(step.get('rule', ''))}`: {escape(step.get('message', ''))}"
+                 for number, step in enumerate(report["decision_trace"], start=1)]
+        lines += _collapsed("Decision trace", trace)
+    lines += _provenance(report.get("provenance"))
+    return lines
+
+
+def _rollout(report: Row) -> list[str]:
+    """A rollout: verdict of the ramp's next step, why, checks, stages, pooled (stratified,
+    anytime-valid) metrics, the naive pooled effects beside them, each stage's, the trace."""
+    current = f", current stage {escape(report['current_stage'])}" if report["current_stage"] is not None else ""
+    lines = [f"## {wording.VERDICT_LABELS[report['verdict']]}: {escape(report['experiment'])} "
+             f"({escape(report['rollout'])}{current}; verdict {report['verdict']}, exit code {report['exit_code']})", ""]
+    lines += ["### Why", "", *(f"- {_reason(reason)}" for reason in report["reasons"]), ""]
+    lines += _checks(report["checks"])
+    lines += ["### Stages", "", *table(
+        ["stage", "start", "end", "planned share", "observed share", "units", "verdict"],
+        [[escape(stage["stage"]), _moment(stage["start"]), _moment(stage["end"]),
+          wording.percent(stage["planned_share"], 1, signed=False),
+          wording.percent(stage["observed_share"], 1, signed=False),
+          ", ".join(f"{escape(variant)} {count:,}" for variant, count in stage["units"].items()) or "none",
+          stage["verdict"]] for stage in report["stages"]]), ""]
+    if report["metrics"]:
+        lines += [f"### Metrics (pooled over the stages, stratified; anytime-valid at alpha = {report['alpha']})", "",
+                  *_metric_table(report["metrics"]), ""]
+        lines += [f"- {note}" for note in _metric_notes(report)]
+        lines += [""] if lines[-1] else []
+    if report["naive_metrics"]:
+        lines += _collapsed("Naive pooled effects (not stratified by stage: biased when allocation and baseline "
+                            "change together)", table(
+            ["metric", "variant", "naive effect", "stratified effect"],
+            [[escape(naive["name"]), escape(naive["variant"]), wording.number(naive["effect"], signed=True),
+              wording.number(pooled["effect"], signed=True)]
+             for naive, pooled in zip(report["naive_metrics"], report["metrics"])]))
+    if report["stage_metrics"]:
+        lines += _collapsed("Each stage (fixed-horizon effects of the units first exposed in it)", table(
+            ["stage", "metric", "variant", "units control / treatment", "effect [CI]", "p", "outcome"],
+            [[escape(row["segment_value"] or ""), escape(row["name"]), escape(row["variant"]),
+              f"{row['n_control']:,} / {row['n_treatment']:,}", wording.effect_with_interval(row),
+              wording.p_value(row["p_value"]), wording.outcome(row)] for row in report["stage_metrics"]]))
     if report.get("decision_trace"):
         trace = [f"{number}. `{_code(step.get('rule', ''))}`: {escape(step.get('message', ''))}"
                  for number, step in enumerate(report["decision_trace"], start=1)]
@@ -340,6 +381,8 @@ def _code(text: Any) -> str:
 
 
 def _moment(value: datetime | Any) -> str:
+    if value is None:
+        return ""
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d}" if value.time() == time() else f"{value:%Y-%m-%d %H:%M}"
     return escape(value)

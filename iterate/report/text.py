@@ -17,6 +17,8 @@ _VERDICT_LINE = {
     "continue": ("KEEP COLLECTING", "33"),
     "inconclusive": ("INCONCLUSIVE", "33"),
     "invalid": ("INVALID: fix the experiment before deciding", "31"),
+    "advance": ("ADVANCE", "32"),
+    "hold": ("HOLD", "33"),
 }
 _OUTCOME_MARK = {"better": "better", "worse": "WORSE", "no_difference": "-", "not_tested": "n/a"}
 _CHECK_MARK = {(True, "error"): "ok  ", (True, "warning"): "ok  ", (False, "error"): "FAIL", (False, "warning"): "warn"}
@@ -28,7 +30,8 @@ EXTENSION = ".txt"
 
 def render(kind: str, document: Mapping[str, Any], *, color: bool = False) -> str:
     """The document as plain text readable in an 80+ column terminal (``color``: ANSI verdict)."""
-    renderers: Mapping[str, Callable[..., str]] = {"analysis": _analysis, "plan": _plan, "calibration": _calibration}
+    renderers: Mapping[str, Callable[..., str]] = {"analysis": _analysis, "plan": _plan, "calibration": _calibration,
+                                                   "rollout": _rollout}
     return renderers[kind](document, color=color)
 
 
@@ -70,6 +73,67 @@ def _analysis(report: Row, *, color: bool) -> str:
     if provenance:
         text += "\nFrom: " + "; ".join(provenance) + "\n"
     return text
+
+
+def _rollout(report: Row, *, color: bool) -> str:
+    """A rollout: the verdict for the ramp's next step first, why, the checks, the stages, then the
+    pooled (stratified, anytime-valid) effects, the naive pooled ones beside them, and each stage's."""
+    label, code = _VERDICT_LINE[report["verdict"]]
+    headline = f"\x1b[1;{code}m{label}\x1b[0m" if color else label
+    current = report["current_stage"]
+    lines = [
+        f"{report['experiment']} ({report['rollout']}): {headline}  (exit code {report['exit_code']})"
+        + (f"; current stage {current}" if current is not None else ""),
+        "",
+        "Why:",
+        *(f"  - [{reason['variant'] or 'all'}] {reason['message']}" for reason in report["reasons"]),
+        "",
+        "Checks:",
+        *(f"  {_CHECK_MARK[(check['passed'], check['severity'])]} {check['message']}" for check in report["checks"]),
+        "",
+        "Stages (units by their first exposure; verdict: judged on the data up to the stage's end):",
+        "",
+        _stage_table(report["stages"]),
+        "",
+        f"Pooled over the stages (stratified by stage, anytime-valid at alpha = {report['alpha']}: valid however "
+        "often the ramp is checked):",
+        "",
+        _metric_table(report["metrics"]),
+    ]
+    lines += _decision_inputs(report)
+    if report["naive_metrics"]:
+        lines += ["", "Naive pooled effects (not stratified: biased when the allocation and the baseline change "
+                  "together; for comparison only):", "",
+                  _table(("metric", "variant", "effect", "stratified effect"),
+                         [(naive["name"], naive["variant"], wording.number(naive["effect"], signed=True),
+                           wording.number(pooled["effect"], signed=True))
+                          for naive, pooled in zip(report["naive_metrics"], report["metrics"])])]
+    if report["stage_metrics"]:
+        lines += ["", "Each stage (fixed-horizon effects of the units first exposed in it):", "",
+                  _table(("stage", "metric", "variant", "n ctl/trt", "effect", "relative (CI)", "p", "outcome"),
+                         [(row["segment_value"] or "", row["name"], row["variant"],
+                           f"{row['n_control']:,}/{row['n_treatment']:,}", wording.number(row["effect"], signed=True),
+                           wording.relative_with_interval(row), wording.p_value(row["p_value"]), _outcome(row))
+                          for row in report["stage_metrics"]])]
+    text = "\n".join(lines) + "\n"
+    provenance = wording.provenance_parts(report.get("provenance"))
+    if provenance:
+        text += "\nFrom: " + "; ".join(provenance) + "\n"
+    return text
+
+
+def _stage_table(stages: Sequence[Row]) -> str:
+    def when(value: Any) -> str:
+        return "" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+    return _table(
+        ("stage", "start", "end", "planned share", "observed share", "units", "verdict"),
+        [(stage["stage"], when(stage["start"]), when(stage["end"]),
+          wording.percent(stage["planned_share"], 1, signed=False),
+          wording.percent(stage["observed_share"], 1, signed=False),
+          ", ".join(f"{variant} {count:,}" for variant, count in stage["units"].items()) or "none",
+          stage["verdict"])
+         for stage in stages])
 
 
 def _metric_table(rows: Sequence[Row]) -> str:

@@ -24,6 +24,8 @@ VERDICT_LABELS: Mapping[str, str] = {
     "continue": "KEEP COLLECTING",
     "inconclusive": "INCONCLUSIVE",
     "invalid": "INVALID",
+    "advance": "ADVANCE",
+    "hold": "HOLD",
 }
 """A plain, emoji-free label per verdict."""
 
