@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from iterate.stats.bayes import BayesianResult, bayesian_comparison, bayesian_summary, expected_positive_part
     from iterate.stats.binomial import binomial_interval
+    from iterate.stats.canary import CanaryRule, CanaryScore, GroupScore, MannWhitneyResult, canary_score, mann_whitney
     from iterate.stats.cuped import CovariateStatus, CupedEstimate, JointMoments, cuped_test
     from iterate.stats.estimate import (
         Alternative,
@@ -76,6 +77,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
 _PUBLIC = {
     "bayes": ("BayesianResult", "bayesian_comparison", "bayesian_summary", "expected_positive_part"),
     "binomial": ("binomial_interval",),
+    "canary": ("CanaryRule", "CanaryScore", "GroupScore", "MannWhitneyResult", "canary_score", "mann_whitney"),
     "cuped": ("CovariateStatus", "CupedEstimate", "JointMoments", "cuped_test"),
     "estimate": (
         "Alternative", "Estimate", "RelativeInterval", "RelativeStatus", "Status", "interval_and_p_value",
