@@ -20,13 +20,15 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
-from iterate.config.model import Cap, Condition, Experiment, History, Metric, Side, Source
+from iterate.config.model import Cap, Condition, Experiment, History, Metric, Rollout, Side, Source, Stage
 from iterate.errors import ConfigError
 
 _DATETIME = "datetime"
 
 _NESTED: dict[type, dict[str, type]] = {
-    Experiment: {"metrics": Metric, "where": Condition, "events": Source, "exposures": Source, "history": History},
+    Experiment: {"metrics": Metric, "where": Condition, "events": Source, "exposures": Source, "history": History,
+                 "rollout": Rollout},
+    Rollout: {"stages": Stage},
     Metric: {"where": Condition, "numerator": Side, "denominator": Side, "cap": Cap},
     Side: {"where": Condition},
 }
