@@ -55,8 +55,6 @@ def config_hash(experiment: Experiment) -> str:
         document.pop(key)
     if document.get("history") is not None:
         document["history"].pop("path")
-    if document.get("rollout", 0) is None:
-        document.pop("rollout")  # an analysis without [rollout] keeps the hash it had before rollouts
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
