@@ -39,8 +39,14 @@ _MAPPINGS = frozenset({"expected_split", "event_columns", "exposure_columns", "b
 
 
 def experiment_document(experiment: Experiment) -> dict[str, Any]:
-    """Every field of ``experiment`` as JSON values (objects, arrays, strings, numbers, null)."""
-    return _encode(experiment)
+    """Every field of ``experiment`` as JSON values (objects, arrays, strings, numbers, null).
+
+    ``rollout`` is left out when it is ``None``, so that an experiment without ``[rollout]`` keeps
+    the document (and the config hash) it had before rollouts existed."""
+    document = _encode(experiment)
+    if document.get("rollout") is None:
+        del document["rollout"]
+    return document
 
 
 def experiment_from_document(document: Mapping[str, Any]) -> Experiment:
