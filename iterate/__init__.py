@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 __all__ = [
     "AnalysisResult", "ConfigError", "DataError", "Experiment", "IterateError", "Metric", "OutputError",
-    "Source", "StatsError", "analyze", "calibrate", "load_config", "plan", "simulate_logs",
+    "Source", "StatsError", "RolloutResult", "analyze", "calibrate", "load_config", "plan", "rollout", "simulate_logs",
 ]
 
 _LAZY = {
     "analyze": "iterate.analysis",
     "calibrate": "iterate.calibration",
     "plan": "iterate.planning",
+    "rollout": "iterate.rollout",
+    "RolloutResult": "iterate.rollout.result",
     "AnalysisResult": "iterate.result",
     "Experiment": "iterate.config",
     "Metric": "iterate.config",
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from iterate.config import Experiment, Metric, Source, load_config
     from iterate.errors import ConfigError, DataError, IterateError, OutputError, StatsError
     from iterate.result import AnalysisResult
+    from iterate.rollout import rollout
+    from iterate.rollout.result import RolloutResult
     from iterate.simulate import simulate_logs
 
 

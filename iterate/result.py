@@ -108,7 +108,7 @@ class Reason:
 
 
 TraceOutcome = Literal["fired", "passed", "warning", "met", "not_met", "not_applicable",
-                       "ship", "rollback", "continue", "inconclusive", "invalid"]
+                       "ship", "rollback", "continue", "inconclusive", "invalid", "advance", "hold"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,14 @@ from iterate.config.model import (
     Experiment,
     History,
     Metric,
+    Rollout,
     Side,
     Source,
+    Stage,
 )
 from iterate.config.toml import load_config, parse_config, parse_timestamp
 
 __all__ = [
-    "EVENT_COLUMNS", "EXPOSURE_COLUMNS", "Cap", "Condition", "Experiment", "History", "Metric", "Side", "Source",
+    "EVENT_COLUMNS", "EXPOSURE_COLUMNS", "Cap", "Condition", "Experiment", "History", "Metric", "Rollout", "Side", "Source", "Stage",
     "load_config", "parse_config", "parse_duration", "parse_timestamp",
 ]

@@ -20,13 +20,15 @@ from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
-from iterate.config.model import Cap, Condition, Experiment, History, Metric, Side, Source
+from iterate.config.model import Cap, Condition, Experiment, History, Metric, Rollout, Side, Source, Stage
 from iterate.errors import ConfigError
 
 _DATETIME = "datetime"
 
 _NESTED: dict[type, dict[str, type]] = {
-    Experiment: {"metrics": Metric, "where": Condition, "events": Source, "exposures": Source, "history": History},
+    Experiment: {"metrics": Metric, "where": Condition, "events": Source, "exposures": Source, "history": History,
+                 "rollout": Rollout},
+    Rollout: {"stages": Stage},
     Metric: {"where": Condition, "numerator": Side, "denominator": Side, "cap": Cap},
     Side: {"where": Condition},
 }
@@ -37,8 +39,14 @@ _MAPPINGS = frozenset({"expected_split", "event_columns", "exposure_columns", "b
 
 
 def experiment_document(experiment: Experiment) -> dict[str, Any]:
-    """Every field of ``experiment`` as JSON values (objects, arrays, strings, numbers, null)."""
-    return _encode(experiment)
+    """Every field of ``experiment`` as JSON values (objects, arrays, strings, numbers, null).
+
+    ``rollout`` is left out when it is ``None``, so that an experiment without ``[rollout]`` keeps
+    the document (and the config hash) it had before rollouts existed."""
+    document = _encode(experiment)
+    if document.get("rollout") is None:
+        del document["rollout"]
+    return document
 
 
 def experiment_from_document(document: Mapping[str, Any]) -> Experiment:

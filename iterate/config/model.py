@@ -41,6 +41,8 @@ SequentialMethod = Literal["msprt", "confidence_sequence"]
 Spending = Literal["obrien-fleming", "pocock", "power"]
 Inference = Literal["frequentist", "bayesian", "both"]
 OnlineFdr = Literal["lord"]
+RolloutKind = Literal["ramp", "canary", "version"]
+OnNoData = Literal["hold", "rollback"]
 
 OPERATORS: tuple[str, ...] = get_args(Operator)
 
@@ -51,6 +53,7 @@ _DATA = {"toml": "data"}
 _COLUMNS = {"toml": "columns"}
 _METRICS = {"toml": "metrics"}
 _HISTORY = {"toml": "history"}
+_ROLLOUT = {"toml": "rollout"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +199,37 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class Stage:
+    """One stage of a staged ramp: from ``start`` (naive UTC) on, ``share`` of the exposed units get
+    the treatment (all treatment arms together), until the next stage starts."""
+
+    start: datetime
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """The ``[rollout]`` table: the experiment is a rollout judged by ``iterate.rollout``.
+
+    Attributes:
+        kind: ``"ramp"`` (a staged ramp; ``"canary"`` and ``"version"`` are not available yet).
+        stages: The ramp's schedule, starts strictly increasing, shares in (0, 1] non-decreasing; a
+            unit's stage is the one whose ``[start, next start)`` holds its first exposure.
+        stage_column: Instead of ``stages``: a column of the exposures log naming each unit's stage
+            (its value at the unit's first exposure).
+        on_no_data: What a metric without data, or a current stage with too few units, gives:
+            ``"hold"`` (default) or ``"rollback"``.
+        min_units_per_stage: Below this many units in an arm of the current stage, the ramp cannot advance.
+    """
+
+    kind: RolloutKind = "ramp"
+    stages: tuple[Stage, ...] = ()
+    stage_column: str | None = None
+    on_no_data: OnNoData = "hold"
+    min_units_per_stage: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class Experiment:
     """An experiment or rollout to analyze: arms, metrics, data, columns and checks.
 
@@ -251,6 +285,7 @@ class Experiment:
             deviates from its planned share by at least this much, relative (e.g. 0.01 for 1%):
             a practical floor against alarms on tiny imbalances at large N.
         history: The ``[history]`` table: recording, release-train budget, online FDR.
+        rollout: The ``[rollout]`` table of a rollout (:class:`Rollout`), else ``None``.
     """
 
     name: str
@@ -290,6 +325,7 @@ class Experiment:
     min_active_share: float = 0.01
     srm_min_deviation: float | None = None
     history: History | None = field(default=None, metadata=_HISTORY)
+    rollout: Rollout | None = field(default=None, metadata=_ROLLOUT)
 
     def __post_init__(self) -> None:
         problems = experiment_problems(self)
@@ -387,6 +423,8 @@ def experiment_problems(experiment: Experiment) -> list[str]:
     problems += _metrics_problems(experiment.metrics)
     if experiment.history is not None:
         problems += history_problems(experiment.history, experiment.metrics)
+    if experiment.rollout is not None:
+        problems += rollout_problems(experiment.rollout)
     for label, mapping, defaults in (
         ("events", experiment.event_columns, EVENT_COLUMNS),
         ("exposures", experiment.exposure_columns, EXPOSURE_COLUMNS),
@@ -460,6 +498,51 @@ def history_problems(history: History, metrics: tuple[Metric, ...]) -> list[str]
     if history.w0 is not None and (not _is_number(history.w0) or not 0 < history.w0 <= (
             history.fdr_target if _is_number(history.fdr_target) else 1)):
         problems.append(f"[history] w0 == {history.w0!r}, must be in (0, fdr_target], such as fdr_target / 10")
+    return problems
+
+
+_LATER_ROLLOUTS = ("canary", "version")
+
+
+def rollout_problems(rollout: Rollout) -> list[str]:
+    """Every problem of the ``[rollout]`` table, each naming the key and the fix."""
+    if rollout.kind in _LATER_ROLLOUTS:
+        return [f"[rollout] kind == {rollout.kind!r} is not available yet; the only kind now is \"ramp\" "
+                "(a staged ramp: stages or stage_column)"]
+    problems = _choice_problem("[rollout]", "kind", rollout.kind, ("ramp",))
+    problems += _choice_problem("[rollout]", "on_no_data", rollout.on_no_data, get_args(OnNoData))
+    minimum = rollout.min_units_per_stage
+    if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 2:
+        problems.append(f"[rollout] min_units_per_stage == {minimum!r}, must be a whole number >= 2, such as 100")
+    if rollout.stage_column is not None and (not isinstance(rollout.stage_column, str) or not rollout.stage_column):
+        problems.append(f"[rollout] stage_column == {rollout.stage_column!r}, must be a column name of the exposures log")
+    if not isinstance(rollout.stages, tuple):
+        return problems + [f"[rollout] stages == {rollout.stages!r}, must be a list of stages like "
+                           "[{ start = 2026-01-05T00:00:00Z, share = 0.01 }]"]
+    if bool(rollout.stages) == (rollout.stage_column is not None):
+        problems.append("[rollout] give exactly one of `stages` (the schedule: [{ start = 2026-01-05T00:00:00Z, "
+                        "share = 0.01 }, ...]) and `stage_column` (a column of the exposures naming each unit's stage)")
+    return problems + _stages_problems(rollout.stages)
+
+
+def _stages_problems(stages: tuple[Stage, ...]) -> list[str]:
+    """Problems of a ramp's schedule: each stage's start and share, their order."""
+    problems = []
+    for position, stage in enumerate(stages, start=1):
+        where = f"[rollout] stages #{position}"
+        if not isinstance(stage.start, datetime):
+            problems.append(f"{where}: start == {stage.start!r}, must be a date-time like 2026-01-05T00:00:00Z")
+        if not _is_number(stage.share) or not 0 < stage.share <= 1:
+            problems.append(f"{where}: share == {stage.share!r}, must be the treatment's share of the units in (0, 1], "
+                            "such as 0.05 for 5%")
+    for position, (before, after) in enumerate(zip(stages, stages[1:]), start=2):
+        where = f"[rollout] stages #{position}"
+        if isinstance(before.start, datetime) and isinstance(after.start, datetime) and after.start <= before.start:
+            problems.append(f"{where}: start {after.start.isoformat()} is not after the previous stage's "
+                            f"{before.start.isoformat()}; list the stages in time order, each starting later")
+        if _is_number(before.share) and _is_number(after.share) and after.share < before.share:
+            problems.append(f"{where}: share {after.share!r} is below the previous stage's {before.share!r}; a ramp's "
+                            "shares do not decrease (a step back is a rollback: analyze it as a new ramp)")
     return problems
 
 
@@ -655,5 +738,9 @@ SOURCE_KEYS: tuple[str, ...] = _toml_keys(Source)
 """Keys of a ``[data]`` source given as a table."""
 HISTORY_KEYS: tuple[str, ...] = _toml_keys(History)
 """Keys of the ``[history]`` table."""
+ROLLOUT_KEYS: tuple[str, ...] = _toml_keys(Rollout)
+"""Keys of the ``[rollout]`` table."""
+STAGE_KEYS: tuple[str, ...] = _toml_keys(Stage)
+"""Keys of each stage of ``[rollout] stages``."""
 RENAMED_KEYS: Mapping[str, str] = {"engine": "inference"}
 """``[experiment]`` keys of earlier versions, and their new names."""

@@ -21,20 +21,24 @@ from iterate.config.model import (
     METRIC_KEYS,
     OPERATORS,
     RENAMED_KEYS,
+    ROLLOUT_KEYS,
     SIDE_KEYS,
     SOURCE_KEYS,
+    STAGE_KEYS,
     Cap,
     Condition,
     Experiment,
     History,
     Metric,
+    Rollout,
     Side,
     Source,
+    Stage,
     unknown_key,
 )
 from iterate.errors import ConfigError
 
-_TOP_KEYS = ("experiment", "data", "columns", "metrics", "history")
+_TOP_KEYS = ("experiment", "data", "columns", "metrics", "history", "rollout")
 
 
 def load_config(path: str | Path) -> Experiment:
@@ -100,6 +104,8 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path | None = None, o
     exposures = _source(data.get("exposures"), "exposures", base_dir, problems)
     if "history" in document:
         settings["history"] = _history(_table(document, "history", problems), base_dir, problems)
+    if "rollout" in document:
+        settings["rollout"] = _rollout(_table(document, "rollout", problems), problems)
     try:
         experiment = Experiment(
             metrics=tuple(metrics),
@@ -204,6 +210,40 @@ def _history(raw: dict[str, Any], base_dir: Path | None, problems: list[str]) ->
     if isinstance(settings.get("budget"), dict):
         settings["budget"] = dict(settings["budget"])
     return History(**settings)
+
+
+def _rollout(raw: dict[str, Any], problems: list[str]) -> Rollout | None:
+    """The ``[rollout]`` table; stage starts are TOML date-times or ISO-8601 strings."""
+    problems += [unknown_key("[rollout]", key, ROLLOUT_KEYS) for key in raw if key not in ROLLOUT_KEYS]
+    settings = {key: value for key, value in raw.items() if key in ROLLOUT_KEYS}
+    if "stages" in settings:
+        settings["stages"] = _stages(settings["stages"], problems)
+    return Rollout(**settings)
+
+
+def _stages(raw: Any, problems: list[str]) -> tuple[Stage, ...] | Any:
+    """The stages of a ramp's schedule (a value that is not a list is left for the model to refuse)."""
+    if not isinstance(raw, list):
+        return raw
+    stages = []
+    for position, item in enumerate(raw, start=1):
+        where = f"[rollout] stages #{position}"
+        if not isinstance(item, dict):
+            problems.append(f"{where} must be a table like {{ start = 2026-01-05T00:00:00Z, share = 0.01 }}")
+            continue
+        problems += [unknown_key(where, key, STAGE_KEYS) for key in item if key not in STAGE_KEYS]
+        missing = [key for key in STAGE_KEYS if key not in item]
+        problems += [f"{where}: `{key}` is missing; write {{ start = 2026-01-05T00:00:00Z, share = 0.01 }}"
+                     for key in missing]
+        if missing:
+            continue
+        start = item["start"]
+        try:
+            start = parse_timestamp(start)
+        except (ValueError, TypeError):
+            pass  # the model names it
+        stages.append(Stage(start=start, share=item["share"]))
+    return tuple(stages)
 
 
 def _column_map(raw: Any, label: str, defaults: tuple[str, ...], problems: list[str]) -> dict[str, str]:

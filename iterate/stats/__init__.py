@@ -74,6 +74,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         msprt_path,
     )
     from iterate.stats.srm import SrmResult, sample_ratio_mismatch, sequential_sample_ratio_mismatch
+    from iterate.stats.stratified import StratifiedEstimate, stratified_effect
 
 _PUBLIC = {
     "bayes": ("BayesianResult", "bayesian_comparison", "bayesian_summary", "expected_positive_part"),
@@ -106,6 +107,7 @@ _PUBLIC = {
         "msprt", "msprt_path",
     ),
     "srm": ("SrmResult", "sample_ratio_mismatch", "sequential_sample_ratio_mismatch"),
+    "stratified": ("StratifiedEstimate", "stratified_effect"),
 }
 """Public names by the submodule defining them. ``from iterate.stats import X`` imports X's module
 only (PEP 562), so an analysis that needs no NumPy does not pay for importing it."""

@@ -11,6 +11,8 @@ failed the run).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import polars as pl
 import pytest
 
@@ -91,6 +93,11 @@ def test_every_template_renders_and_runs(tmp_path):
     config.write_text(config.read_text().replace("[data]\n", '[data]\nexposure_event = "exposure"\n'))
     result = iterate.analyze(config, engine=engine)
     assert sum(result.units.values()) == len(exposures)
+
+    from iterate.config import Rollout, Stage
+
+    ramp = iterate.load_config(config).replace(rollout=Rollout(stages=(Stage(datetime(2026, 1, 1), 0.5),)))
+    assert sum(iterate.rollout(ramp, engine=engine).stages[0].units.values()) == len(exposures)
 
     plan = iterate.plan(iterate.load_config(config).replace(window="1d"), days=3, baseline_days=4, engine=engine)
     assert plan.metrics and plan.units_per_arm > 0

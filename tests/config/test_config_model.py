@@ -33,7 +33,7 @@ def test_a_minimal_toml_takes_the_defaults_of_the_dataclasses():
 def test_the_keys_are_the_fields():
     experiment_fields = {item.name for item in fields(Experiment)}
     assert set(EXPERIMENT_KEYS) | set(DATA_KEYS) | {"metrics", "event_columns", "exposure_columns",
-                                                                  "history"} == experiment_fields
+                                                                  "history", "rollout"} == experiment_fields
     assert set(METRIC_KEYS) == {item.name for item in fields(Metric)} | {"day"}
 
 
