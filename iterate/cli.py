@@ -56,7 +56,7 @@ def main() -> None:
     """Decide from usage event logs whether each increment of a product should ship.
 
     Exit codes: 0 ship, 10 rollback, 11 continue, 12 inconclusive, 13 invalid,
-    2 bad usage or input, 1 internal error.
+    2 bad usage or input, 1 internal error (iterate rollout: 0 advance, 10 rollback, 11 hold, 13 invalid).
     """
 
 
@@ -147,8 +147,50 @@ def _names(text: str, choices: Collection[str], option: str) -> tuple[str, ...]:
 
 
 @main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--events", help="Events log (file, glob or folder), overriding [data] events.")
+@click.option("--exposures", help="Exposures log (file, glob or folder), overriding [data] exposures.")
+@click.option("--as-of", "as_of", metavar="TIME",
+              help="Judge the rollout as it was at TIME (ISO-8601, e.g. 2026-01-20T00:00:00Z).")
+@click.option("--format", "report_formats", default="text", show_default=True, metavar="FORMAT[,FORMAT...]",
+              help=f"Report format(s), comma-separated: {', '.join(FORMATS)}. Several need --output-dir.")
+@click.option("--output", "-o", type=click.Path(path_type=Path),
+              help="Write the report to this file instead of standard output (checked before the rollout is judged).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each format's report into this folder (created if missing) as EXPERIMENT.EXT.")
+@click.option("--fail-on", "fail_on", default="hold,rollback,invalid", show_default=True,
+              metavar="VERDICT[,VERDICT...]",
+              help="Verdicts that give their non-zero exit code; any other verdict exits 0. The report is the same "
+                   "either way.")
+@click.option("--explain", is_flag=True,
+              help="Print the decision trace (every rule evaluated, in order, with its numbers and alpha) after the "
+                   "report; on standard error when standard output holds a JSON / Markdown / JUnit report.")
+@_reports_errors
+def rollout(config: Path, events: str | None, exposures: str | None, as_of: str | None, report_formats: str,
+            output: Path | None, output_dir: Path | None, fail_on: str, explain: bool) -> None:
+    """Judge the staged rollout described by CONFIG (its [rollout] table): advance, hold or roll back.
+
+    Exit codes: 0 advance, 10 rollback, 11 hold, 13 invalid, 2 bad usage or input. Checked anytime-valid,
+    so running it after every batch of data (e.g. from an Argo Rollouts / Flagger analysis job) is safe.
+    """
+    from iterate.report.delivery import plan_reports
+    from iterate.rollout import rollout as judge_rollout
+    from iterate.rollout.result import ROLLOUT_EXIT_CODES
+    from iterate.session import load_experiment
+
+    formats = _names(report_formats, FORMATS, "--format")
+    failing = _names(fail_on, tuple(ROLLOUT_EXIT_CODES), "--fail-on")
+    experiment = load_experiment(config, events, exposures)
+    configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
+    reports = plan_reports(formats, experiment.name, output=output, output_dir=output_dir,
+                           inputs=[config, events, exposures, *configured])
+    result = judge_rollout(experiment, events=events, exposures=exposures, as_of=as_of)
+    _finish(result, reports, failing, explain)
+
+
+@main.command()
 def schema() -> None:
-    """Print the JSON Schema (draft 2020-12) of iterate's JSON reports (analyze, plan, calibrate, history).
+    """Print the JSON Schema (draft 2020-12) of iterate's JSON reports (analyze, plan, calibrate, rollout, history).
 
     Validate a report with any JSON Schema validator, e.g. `iterate schema > schema.json` then
     `check-jsonschema --schemafile schema.json report.json`. `schema_version` in each report says

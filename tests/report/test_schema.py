@@ -16,6 +16,7 @@ from iterate.calibration import CalibrationResult
 from iterate.cli import main
 from iterate.planning import Plan
 from iterate.report import json_schema, render
+from iterate.rollout.result import StageSummary
 from iterate.result import Check, Heterogeneity, MetricResult, Reason, Recommendation, TraceStep
 from iterate.timeline import TimelinePoint
 from schema_validation import VALIDATED, assert_follows_schema
@@ -66,6 +67,7 @@ def test_a_broken_report_is_rejected(report, breakage):
 @pytest.mark.parametrize(("definition", "record"), [
     ("metric_row", MetricResult), ("reason", Reason), ("check", Check), ("heterogeneity", Heterogeneity),
     ("timeline_point", TimelinePoint), ("trace_step", TraceStep), ("recommendation", Recommendation),
+    ("rollout_stage", StageSummary),
 ])
 def test_each_row_definition_lists_exactly_the_fields_of_its_class(definition, record):
     assert list(SCHEMA["$defs"][definition]["properties"]) == [field.name for field in fields(record)]
