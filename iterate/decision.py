@@ -122,13 +122,13 @@ def decide(
     checks = tuple(checks)
     failed = [check for check in checks if not check.passed and check.severity == "error"]
     variants = sorted({row.variant for row in metric_results})
-    trace = _check_steps(checks)
+    trace = check_steps(checks)
     if failed:
         reasons = tuple(Reason(rule=f"check_{check.name}", message=check.message) for check in failed)
         invalid: dict[str, Verdict] = {variant: "invalid" for variant in variants}
         recommendation = recommend(metric_results, invalid, pairwise)
         trace += [_recommendation_step(recommendation), _experiment_verdict_step("invalid", invalid)]
-        return Decision("invalid", invalid, reasons, _numbered(trace), recommendation)
+        return Decision("invalid", invalid, reasons, numbered(trace), recommendation)
 
     variant_verdicts: dict[str, Verdict] = {}
     reasons: list[Reason] = []
@@ -149,7 +149,7 @@ def decide(
     verdict = experiment_verdict(variant_verdicts, recommendation)
     reasons = _with_recommended_arm(reasons, recommendation, verdict, len(variants))
     trace += [_recommendation_step(recommendation), _experiment_verdict_step(verdict, variant_verdicts)]
-    return Decision(verdict, variant_verdicts, tuple(reasons), _numbered(trace), recommendation)
+    return Decision(verdict, variant_verdicts, tuple(reasons), numbered(trace), recommendation)
 
 
 _RULE_VERDICT: dict[str, Verdict] = {
@@ -257,7 +257,7 @@ def overrule_ship(decision: Decision, reason: Reason) -> Decision:
     recommendation = decision.recommendation
     if recommendation is not None:
         recommendation = _no_arm(recommendation.metric, recommendation.pairs, verdicts)
-    return Decision(verdict, verdicts, (reason, *decision.reasons), _numbered(trace), recommendation)
+    return Decision(verdict, verdicts, (reason, *decision.reasons), numbered(trace), recommendation)
 
 
 # ---------------------------------------------------------------------------- the arm to ship
@@ -393,16 +393,19 @@ def _with_recommended_arm(reasons: list[Reason], recommendation: Recommendation,
 # ------------------------------------------------------------------------------- the trace
 
 
-def _step(rule: str, outcome: str, message: str, *, variant: str | None = None, metric: str | None = None,
-          alpha: float | None = None, **numbers: Any) -> TraceStep:
+def trace_step(rule: str, outcome: str, message: str, *, variant: str | None = None, metric: str | None = None,
+               alpha: float | None = None, **numbers: Any) -> TraceStep:
+    """One rule evaluated, numbered later by :func:`numbered` (the trace builders below are shared
+    with the rollout decision of :mod:`iterate.rollout.decision`)."""
     return TraceStep(0, rule, variant, metric, outcome, alpha, numbers, message)  # type: ignore[arg-type]
 
 
-def _numbered(steps: list[TraceStep]) -> tuple[TraceStep, ...]:
+def numbered(steps: list[TraceStep]) -> tuple[TraceStep, ...]:
+    """The steps with their 1-based order."""
     return tuple(replace(step, step=position) for position, step in enumerate(steps, start=1))
 
 
-def _check_steps(checks: Sequence[Check]) -> list[TraceStep]:
+def check_steps(checks: Sequence[Check]) -> list[TraceStep]:
     """One step per quality check: a failed error check fires (``invalid``), a failed warning warns."""
     def outcome(check: Check) -> str:
         if check.passed:
@@ -427,15 +430,15 @@ def _variant_steps(variant: str, rows: list[MetricResult], segment_rows: list[Me
                    shortfall: str | None, verdict: Verdict, reasons: Sequence[Reason]) -> list[TraceStep]:
     """The rules ``_decide_variant`` and :func:`iterate.horizon.outlook` evaluate for one arm, in
     their order, ending with its verdict (``reasons``: the arm's, for the outlook's numbers)."""
-    steps = [_harm_step(row) for row in rows] + _segment_harm_steps(variant, segment_rows)
+    steps = [harm_step(row) for row in rows] + _segment_harm_steps(variant, segment_rows)
     if any(step.outcome == "fired" for step in steps):
         return steps + [_variant_verdict_step(variant, verdict)]
     successes = [row for row in rows if row.role == "success"]
     guarded = [row for row in rows if row.role == "guardrail" and row.noninferior is not None]
     steps.append(_no_data_step(variant, rows))
     steps.append(_min_units_step(variant, rows, shortfall))
-    steps += [_success_step(row) for row in successes]
-    steps += [_noninferiority_step(row) for row in guarded]
+    steps += [success_step(row) for row in successes]
+    steps += [noninferiority_step(row) for row in guarded]
     steps.append(_no_success_metric_step(variant, bool(successes), bool(guarded)))
     steps.append(_planned_end_step(variant, stopped, verdict))
     steps += _outlook_steps(variant, reasons)
@@ -452,7 +455,7 @@ def _reason_step(reason: Reason, outcome: str) -> TraceStep:
     """A rule that gave a reason, as a step with the reason's message and numbers."""
     numbers = {key: value for key, value in reason.details.items() if key not in ("variant", "metric", "alpha")}
     alpha = reason.details.get("alpha")
-    return _step(reason.rule, outcome, reason.message, variant=reason.variant, metric=reason.metric,
+    return trace_step(reason.rule, outcome, reason.message, variant=reason.variant, metric=reason.metric,
                  alpha=alpha if isinstance(alpha, (int, float)) else None, **numbers)
 
 
@@ -466,7 +469,8 @@ def _test_numbers(row: MetricResult) -> dict[str, Any]:
             "status": row.status, "n_control": row.n_control, "n_treatment": row.n_treatment}
 
 
-def _harm_step(row: MetricResult) -> TraceStep:
+def harm_step(row: MetricResult) -> TraceStep:
+    """The harm rule on one row: fired when it is worse at the alpha its outcome is judged at."""
     alpha = _decision_alpha(row)
     if row.outcome == "worse":
         outcome, text = "fired", f"is worse ({_describe(row)}), adjusted p below alpha {alpha:.3g} in its bad direction"
@@ -476,14 +480,14 @@ def _harm_step(row: MetricResult) -> TraceStep:
         outcome, text = "passed", f"is not worse: it is better ({_describe(row)})"
     else:
         outcome, text = "passed", f"is not shown worse ({_describe(row)}; not below alpha {alpha:.3g})"
-    return _step("harm", outcome, f"{row.role} {row.name} {text}", variant=row.variant, metric=row.name,
+    return trace_step("harm", outcome, f"{row.role} {row.name} {text}", variant=row.variant, metric=row.name,
                  alpha=alpha, **_test_numbers(row))
 
 
 def _segment_harm_steps(variant: str, segment_rows: list[MetricResult]) -> list[TraceStep]:
     """One step per metric broken down by segments: fired when a segment value is worse."""
     if not segment_rows:
-        return [_step("segment_harm", "not_applicable", "no segment breakdown", variant=variant)]
+        return [trace_step("segment_harm", "not_applicable", "no segment breakdown", variant=variant)]
     steps = []
     for name in dict.fromkeys(row.name for row in segment_rows):
         rows = [row for row in segment_rows if row.name == name]
@@ -492,7 +496,7 @@ def _segment_harm_steps(variant: str, segment_rows: list[MetricResult]) -> list[
         alpha = rows[0].alpha
         message = (f"{name} is worse for {', '.join(worse)} (corrected over all segment tests)" if worse else
                    f"{name} is not shown worse in any of {len(rows)} segment values")
-        steps.append(_step("segment_harm", "fired" if worse else "passed", message, variant=variant, metric=name,
+        steps.append(trace_step("segment_harm", "fired" if worse else "passed", message, variant=variant, metric=name,
                            alpha=alpha, segment_values=len(rows), worse=worse,
                            smallest_p_value_adjusted=min(tested) if tested else None))
     return steps
@@ -502,61 +506,63 @@ def _no_data_step(variant: str, rows: list[MetricResult]) -> TraceStep:
     blind = [row.name for row in rows if row.status == "no_data" and row.role != "success"]
     message = (f"{', '.join(blind)} without data: the release cannot be shown safe" if blind else
                "every guardrail and deterioration metric has data")
-    return _step("no_data", "fired" if blind else "passed", message, variant=variant, metrics=blind)
+    return trace_step("no_data", "fired" if blind else "passed", message, variant=variant, metrics=blind)
 
 
 def _min_units_step(variant: str, rows: list[MetricResult], shortfall: str | None) -> TraceStep:
     units = {"units_control": max((row.n_control + row.missing_control for row in rows), default=0),
              "units_treatment": max((row.n_treatment + row.missing_treatment for row in rows), default=0)}
     if shortfall:
-        return _step("min_units", "fired", shortfall, variant=variant, **units)
-    return _step("min_units", "passed", "both arms have at least min_units_per_arm units", variant=variant, **units)
+        return trace_step("min_units", "fired", shortfall, variant=variant, **units)
+    return trace_step("min_units", "passed", "both arms have at least min_units_per_arm units", variant=variant, **units)
 
 
-def _success_step(row: MetricResult) -> TraceStep:
+def success_step(row: MetricResult) -> TraceStep:
+    """The success rule on one row: met when it is better at the alpha its outcome is judged at."""
     alpha = _decision_alpha(row)
     numbers = _test_numbers(row)
     if row.status == "no_data" or row.outcome == "not_tested":
-        return _step("success", "not_applicable", f"{row.name} not tested (status {row.status}): cannot count toward ship",
+        return trace_step("success", "not_applicable", f"{row.name} not tested (status {row.status}): cannot count toward ship",
                      variant=row.variant, metric=row.name, alpha=alpha, **numbers)
     if row.outcome == "better":
-        return _step("success", "met", f"{row.name} is better ({_describe(row)}; below alpha {alpha:.3g})",
+        return trace_step("success", "met", f"{row.name} is better ({_describe(row)}; below alpha {alpha:.3g})",
                      variant=row.variant, metric=row.name, alpha=alpha, **numbers)
-    return _step("success", "not_met", f"{row.name} is not shown better ({_describe(row)}; alpha {alpha:.3g})",
+    return trace_step("success", "not_met", f"{row.name} is not shown better ({_describe(row)}; alpha {alpha:.3g})",
                  variant=row.variant, metric=row.name, alpha=alpha, **numbers)
 
 
-def _noninferiority_step(row: MetricResult) -> TraceStep:
+def noninferiority_step(row: MetricResult) -> TraceStep:
+    """The non-inferiority rule on one guardrail row: met when shown no worse than its margin."""
     alpha = _decision_alpha(row)
     numbers = {"effect": row.effect, "margin": row.noninferiority_margin,
                "one_sided_p_value": row.noninferiority_p_value, "std_error": row.std_error,
                "direction": row.direction, "status": row.status}
     if row.noninferior:
-        return _step("noninferiority", "met", f"guardrail {row.name} is non-inferior ({_margin(row)}; one-sided "
+        return trace_step("noninferiority", "met", f"guardrail {row.name} is non-inferior ({_margin(row)}; one-sided "
                      f"alpha {alpha:.3g})", variant=row.variant, metric=row.name, alpha=alpha, **numbers)
     if row.status == "no_data":
-        return _step("noninferiority", "not_applicable", f"guardrail {row.name} has no data", variant=row.variant,
+        return trace_step("noninferiority", "not_applicable", f"guardrail {row.name} has no data", variant=row.variant,
                      metric=row.name, alpha=alpha, **numbers)
-    return _step("noninferiority", "not_met", f"guardrail {row.name} is not yet shown non-inferior ({_margin(row)}; "
+    return trace_step("noninferiority", "not_met", f"guardrail {row.name} is not yet shown non-inferior ({_margin(row)}; "
                  f"one-sided alpha {alpha:.3g})", variant=row.variant, metric=row.name, alpha=alpha, **numbers)
 
 
 def _no_success_metric_step(variant: str, successes: bool, guarded: bool) -> TraceStep:
     if successes or guarded:
         what = "a success metric" if successes else "guardrails with margins (no success metric: ships on them alone)"
-        return _step("no_success_metric", "passed", f"there is {what} to show the release good", variant=variant)
-    return _step("no_success_metric", "fired", "no success metric and no guardrail margin: nothing can show the "
+        return trace_step("no_success_metric", "passed", f"there is {what} to show the release good", variant=variant)
+    return trace_step("no_success_metric", "fired", "no success metric and no guardrail margin: nothing can show the "
                  "release good", variant=variant)
 
 
 def _planned_end_step(variant: str, stopped: str | None, verdict: Verdict) -> TraceStep:
     if verdict == "ship":
-        return _step("planned_end", "not_applicable", "the arm ships: the planned end does not hold it",
+        return trace_step("planned_end", "not_applicable", "the arm ships: the planned end does not hold it",
                      variant=variant, reached=stopped is not None)
     if stopped:
-        return _step("planned_end", "fired", f"{stopped}: without a ship decision the arm is inconclusive",
+        return trace_step("planned_end", "fired", f"{stopped}: without a ship decision the arm is inconclusive",
                      variant=variant, reached=True)
-    return _step("planned_end", "passed", "the planned sample and duration are not reached", variant=variant,
+    return trace_step("planned_end", "passed", "the planned sample and duration are not reached", variant=variant,
                  reached=False)
 
 
@@ -570,12 +576,12 @@ _VERDICT_WHY: dict[str, str] = {
 
 
 def _variant_verdict_step(variant: str, verdict: Verdict) -> TraceStep:
-    return _step("verdict", verdict, f"{variant}: {verdict} ({_VERDICT_WHY[verdict]})", variant=variant)
+    return trace_step("verdict", verdict, f"{variant}: {verdict} ({_VERDICT_WHY[verdict]})", variant=variant)
 
 
 def _recommendation_step(recommendation: Recommendation) -> TraceStep:
     outcome = "fired" if recommendation.variant is not None else "not_applicable"
-    return _step("recommended_arm", outcome, recommendation.message, variant=recommendation.variant,
+    return trace_step("recommended_arm", outcome, recommendation.message, variant=recommendation.variant,
                  metric=recommendation.metric, alpha=recommendation.alpha, runner_up=recommendation.runner_up,
                  effect_difference=recommendation.effect_difference, p_value=recommendation.p_value,
                  p_value_adjusted=recommendation.p_value_adjusted, pairs=recommendation.pairs,
@@ -586,5 +592,5 @@ def _experiment_verdict_step(verdict: Verdict, variant_verdicts: Mapping[str, Ve
     arms = ", ".join(f"{arm} {arm_verdict}" for arm, arm_verdict in variant_verdicts.items())
     cautious = _most_cautious(variant_verdicts)
     why = "the most cautious of the arms' verdicts" if verdict == cautious else "the recommended arm ships"
-    return _step("verdict", verdict, f"experiment: {verdict}, {why} ({arms})"
+    return trace_step("verdict", verdict, f"experiment: {verdict}, {why} ({arms})"
                  if variant_verdicts else f"experiment: {verdict}", variant_verdicts=dict(variant_verdicts))

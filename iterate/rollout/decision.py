@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 # the trace steps of analyze's decision, reused so both traces read the same
-from iterate.decision import _check_steps, _harm_step, _noninferiority_step, _numbered, _step, _success_step
+from iterate.decision import check_steps, harm_step, noninferiority_step, numbered, success_step, trace_step
 from iterate.result import Check, MetricResult, Reason, TraceStep
 from iterate.rollout.result import RolloutVerdict
 
@@ -67,13 +67,13 @@ def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: 
         'hold'
     """
     checks = tuple(checks)
-    trace = _check_steps(checks)
+    trace = check_steps(checks)
     failed = [check for check in checks if not check.passed and check.severity == "error"]
     if failed:
         reasons = tuple(Reason(f"check_{check.name}", check.message) for check in failed)
         return _decided("invalid", reasons, trace, "an error-level quality check failed")
 
-    harm_steps = [_harm_step(row) for row in rows]
+    harm_steps = [harm_step(row) for row in rows]
     trace += harm_steps
     worse = [row for row in rows if row.outcome == "worse"]
     if worse:
@@ -85,17 +85,17 @@ def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: 
     trace += _evidence_steps(evidence)
     missing = evidence.on_no_data if blocked else None
     guarded = [row for row in rows if row.role == "guardrail" and row.noninferior is not None]
-    trace += [_noninferiority_step(row) for row in guarded]
+    trace += [noninferiority_step(row) for row in guarded]
     unproven = [row for row in guarded if not row.noninferior]
     pending = [Reason("not_yet_noninferior", f"guardrail {row.name} is not yet shown non-inferior "
                       f"({_noninferiority_numbers(row)})", row.variant, row.name) for row in unproven]
     if not guarded and not evidence.no_traffic:
         pending.append(Reason("no_guardrail_margin", "no guardrail has a non-inferiority margin: nothing can show that "
                               "the ramp is safe to advance; give the guardrails a margin"))
-    trace.append(_step("no_guardrail_margin", "passed" if guarded else "fired",
+    trace.append(trace_step("no_guardrail_margin", "passed" if guarded else "fired",
                        f"{len(guarded)} guardrail(s) with a margin" if guarded else
                        "no guardrail has a margin: nothing can show the ramp safe"))
-    trace += [replace(_success_step(row), message=_success_step(row).message + " (reported: a ramp does not need "
+    trace += [replace(success_step(row), message=success_step(row).message + " (reported: a ramp does not need "
                       "success metrics to advance)") for row in rows if row.role == "success"]
     if missing == "rollback":
         return _decided("rollback", tuple(blocked) + tuple(pending), trace,
@@ -125,13 +125,13 @@ def _evidence_reasons(evidence: RampEvidence) -> list[Reason]:
 def _evidence_steps(evidence: RampEvidence) -> list[TraceStep]:
     no_data = dict(evidence.no_data or {})
     return [
-        _step("no_traffic", "fired" if evidence.no_traffic else "passed",
+        trace_step("no_traffic", "fired" if evidence.no_traffic else "passed",
               evidence.no_traffic or "both arms have exposed units"),
-        _step("no_data", "fired" if no_data else "passed",
+        trace_step("no_data", "fired" if no_data else "passed",
               "; ".join(f"{name}: {why}" for name, why in no_data.items()) if no_data else
               f"every metric has data in the current stage {evidence.stage}", stage=evidence.stage,
               metrics=sorted(no_data), on_no_data=evidence.on_no_data),
-        _step("min_units", "fired" if evidence.shortfall else "passed",
+        trace_step("min_units", "fired" if evidence.shortfall else "passed",
               evidence.shortfall or f"both arms of the current stage {evidence.stage} have at least min_units_per_stage units",
               stage=evidence.stage, on_no_data=evidence.on_no_data),
     ]
@@ -148,5 +148,5 @@ def _noninferiority_numbers(row: MetricResult) -> str:
 
 
 def _decided(verdict: RolloutVerdict, reasons: Sequence[Reason], trace: list[TraceStep], why: str) -> RampDecision:
-    final = _step("verdict", verdict, f"ramp: {verdict} ({why})")
-    return RampDecision(verdict, tuple(reasons), _numbered([*trace, final]))
+    final = trace_step("verdict", verdict, f"ramp: {verdict} ({why})")
+    return RampDecision(verdict, tuple(reasons), numbered([*trace, final]))
