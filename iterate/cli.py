@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from functools import wraps
 from pathlib import Path
@@ -165,9 +166,11 @@ def _names(text: str, choices: Collection[str], option: str) -> tuple[str, ...]:
 @click.option("--explain", is_flag=True,
               help="Print the decision trace (every rule evaluated, in order, with its numbers and alpha) after the "
                    "report; on standard error when standard output holds a JSON / Markdown / JUnit report.")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), metavar="HISTORY",
+              help="Append the judgement to this iteration history (a DuckDB file), beside the analyses.")
 @_reports_errors
 def rollout(config: Path, events: str | None, exposures: str | None, as_of: str | None, report_formats: str,
-            output: Path | None, output_dir: Path | None, fail_on: str, explain: bool) -> None:
+            output: Path | None, output_dir: Path | None, fail_on: str, explain: bool, record: Path | None) -> None:
     """Judge the staged rollout described by CONFIG (its [rollout] table): advance, hold or roll back.
 
     Exit codes: 0 advance, 10 rollback, 11 hold, 13 invalid, 2 bad usage or input. Checked anytime-valid,
@@ -184,8 +187,23 @@ def rollout(config: Path, events: str | None, exposures: str | None, as_of: str 
     configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
     reports = plan_reports(formats, experiment.name, output=output, output_dir=output_dir,
                            inputs=[config, events, exposures, *configured])
+    store = _history_store(record)
+    started = time.perf_counter()
     result = judge_rollout(experiment, events=events, exposures=exposures, as_of=as_of)
+    if store is not None:
+        store.record(result, experiment, run_seconds=time.perf_counter() - started)
     _finish(result, reports, failing, explain)
+
+
+def _history_store(path: Path | None):
+    """The history ``--record`` writes into, checked before any work (a file that is not one is refused)."""
+    if path is None:
+        return None
+    from iterate.history.store import HistoryStore
+
+    store = HistoryStore(path)
+    store.releases()  # refuses a file that is not an iterate history, unchanged
+    return store
 
 
 @main.command()

@@ -125,7 +125,8 @@ class HistoryStore:
 
     def record(self, result: AnalysisResult, experiment: Experiment, *, run_seconds: float | None = None,
                fdr_alpha: float | None = None, fdr_wealth: float | None = None) -> int:
-        """Append one analysis; returns its record id (1, 2, ... in the order of recording).
+        """Append one analysis (or rollout: its verdict is advance / hold / rollback / invalid, and it
+        ships no variant); returns its record id (1, 2, ... in the order of recording).
 
         Raises:
             HistoryError: the file is not an iterate history, or stays locked beyond the timeout.
@@ -142,7 +143,7 @@ class HistoryStore:
                 connection.execute(
                     "INSERT INTO analyses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [record_id, _utc_now(), result.experiment, result.verdict, result.exit_code,
-                     recommended_variant(result), _json(document["variants"]), provenance.get("config_hash"),
+                     recommended_variant(result), _json(document.get("variants", {})), provenance.get("config_hash"),
                      _version(), provenance.get("generated_at"), _json(provenance.get("data")),
                      _json(experiment_document(experiment)), _json(document["reasons"]), run_seconds,
                      fdr_alpha, fdr_wealth],

@@ -96,3 +96,28 @@ def test_a_config_without_a_rollout_table_is_refused_with_the_fix(tmp_path):
     result = run("rollout", "sample_data/experiment.toml")
     assert result.exit_code == 2
     assert "[rollout]" in result.output
+
+
+def test_record_appends_the_rollout_to_the_history_beside_analyses(configs, tmp_path):
+    history = tmp_path / "history.duckdb"
+    assert run("analyze", "sample_data/experiment.toml", "--record", history).exit_code == 0
+    assert run("rollout", configs["hold"], "--record", history).exit_code == 11
+    assert run("rollout", configs["advance"], "--record", history).exit_code == 0
+    listing = json.loads(run("history", history, "--format", "json").stdout)
+    assert_follows_schema(listing)
+    assert [(r["experiment"], r["verdict"], r["recommended_variant"]) for r in listing["releases"]] == [
+        ("checkout_v2", "ship", "treatment"), ("exp", "hold", None), ("exp", "advance", None)]
+    trajectory = json.loads(run("history", history, "--metric", "crashed", "--format", "json").stdout)
+    advance = json.loads(run("rollout", configs["advance"], "--format", "json").stdout)
+    crashed = next(row for row in advance["metrics"] if row["name"] == "crashed")
+    assert trajectory["points"][-1]["relative_effect"] == pytest.approx(crashed["relative_effect"], rel=1e-12)
+
+
+def test_record_into_a_file_that_is_not_a_history_is_refused_before_the_judgement(configs, tmp_path):
+    from helpers import file_hashes
+
+    log = configs["advance"].parent / "events.parquet"
+    before = file_hashes(log)
+    result = run("rollout", configs["advance"], "--record", log)
+    assert result.exit_code == 2 and "is not an iterate history file" in result.output
+    assert file_hashes(log) == before
