@@ -93,6 +93,7 @@ class MetricKind:
     cuped: ClassVar[bool] = False
     cappable: ClassVar[bool] = False
     per_unit: ClassVar[bool] = True
+    event_count: ClassVar[bool] = False
     plannable: ClassVar[bool] = True
     statistics: ClassVar[tuple[str, ...]] = ()
 
