@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import reduce
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -291,12 +292,31 @@ def metric_values(experiment: Experiment, facts: _CanaryFacts, metric: Metric,
     return tuple(values)
 
 
-def _compare(experiment: Experiment, metric: Metric, values: Sequence[IntervalValue]) -> MannWhitneyResult:
+def _compare(experiment: Experiment, metric: Metric, values: Sequence[IntervalValue],
+             without_evidence: bool) -> MannWhitneyResult:
+    """Mann-Whitney of the canary's values against the baseline's over the intervals where both
+    have one; classified ``nodata`` when the units show nothing (``without_evidence``)."""
     compared = [value for value in values if value.compared]
     tolerance = DEFAULT_TOLERANCE if metric.tolerance is None else float(metric.tolerance)
-    return mann_whitney([value.canary for value in compared], [value.baseline for value in compared],
-                        alpha=experiment.alpha, tolerance=tolerance,
-                        bad_direction="increase" if metric.direction == "decrease" else "decrease")
+    result = mann_whitney([value.canary for value in compared], [value.baseline for value in compared],
+                          alpha=experiment.alpha, tolerance=tolerance,
+                          bad_direction="increase" if metric.direction == "decrease" else "decrease")
+    return replace(result, classification="nodata", status="no_data") if without_evidence else result
+
+
+def _no_evidence(experiment: Experiment, facts: _CanaryFacts, metric: Metric,
+                 values: Sequence[IntervalValue]) -> str | None:
+    """Why the units of the intervals compared show nothing about the metric (no event, no unit
+    with a non-zero value, no variance: :meth:`iterate.metrics.base.MetricKind.no_evidence`), or ``None``."""
+    seconds = experiment.rollout.interval_seconds
+    labels = {value.interval for value in values if value.compared}
+    arms = []
+    for arm in facts.arms[:2]:
+        parts = [facts.interval_groups[key].moments for index in facts.indices
+                 if _label(index, seconds) in labels and (key := (index, metric.name, arm)) in facts.interval_groups]
+        if parts:
+            arms.append(reduce(lambda a, b: a + b, parts))
+    return metric.kind.no_evidence(arms) if arms else None
 
 
 def _rate_test(experiment: Experiment, facts: _CanaryFacts, metric: Metric, indices: Sequence[int]) -> RateTest | None:
@@ -309,7 +329,7 @@ def _rate_test(experiment: Experiment, facts: _CanaryFacts, metric: Metric, indi
     for arm in facts.arms:
         parts = [facts.interval_groups[key].moments for index in indices
                  if (key := (index, metric.name, arm)) in facts.interval_groups]
-        events = sum(m.numerator_mean * m.n for m in parts)
+        events = math.fsum(m.numerator_mean * m.n for m in parts)
         if abs(events - round(events)) > 1e-6 * max(1.0, abs(events)):
             return None
         totals.append((int(round(events)), float(sum(m.n for m in parts))))
@@ -338,7 +358,10 @@ def _judge_up_to(experiment: Experiment, facts: _CanaryFacts, indices: Sequence[
     rate_tests = {metric.name: test for metric in experiment.metrics
                   if (test := _rate_test(experiment, facts, metric, indices)) is not None}
     values = {metric.name: metric_values(experiment, facts, metric, indices) for metric in experiment.metrics}
-    comparisons = {metric.name: _compare(experiment, metric, values[metric.name]) for metric in experiment.metrics}
+    no_data = {metric.name: why for metric in experiment.metrics
+               if (why := _no_evidence(experiment, facts, metric, values[metric.name])) is not None}
+    comparisons = {metric.name: _compare(experiment, metric, values[metric.name], metric.name in no_data)
+                   for metric in experiment.metrics}
     score = canary_score(comparisons, groups={m.name: m.group or "default" for m in experiment.metrics},
                          group_weights=dict(rollout.group_weights) or None,
                          critical=[m.name for m in experiment.metrics if m.critical],
@@ -351,7 +374,8 @@ def _judge_up_to(experiment: Experiment, facts: _CanaryFacts, indices: Sequence[
         shortfall = (f"the current interval {label} has too few units: {listed}, below [rollout] "
                      f"min_units_per_interval = {rollout.min_units_per_interval:,}")
     decision = judge_canary(comparisons, score, rate_tests, facts.quality,
-                            CanaryEvidence(label, shortfall=shortfall, on_no_data=rollout.on_no_data), variant=canary)
+                            CanaryEvidence(label, shortfall=shortfall, no_data=no_data, on_no_data=rollout.on_no_data),
+                            variant=canary)
     return values, comparisons, score, rate_tests, decision
 
 
@@ -409,10 +433,10 @@ def _pooled(experiment: Experiment, facts: _CanaryFacts, metric: Metric, arm: st
     """The arm's value over all units of the intervals ``labels`` (sums of numerators over sums of
     denominators: ``a + b`` of the intervals' moments)."""
     seconds = experiment.rollout.interval_seconds
-    parts = [group.moments for (index, name, variant), group in facts.interval_groups.items()
-             if name == metric.name and variant == arm and _label(index, seconds) in labels]
-    numerator = sum(m.numerator_mean * m.n for m in parts)
-    denominator = sum(m.denominator_mean * m.n for m in parts)
+    parts = [facts.interval_groups[key].moments for index in facts.indices
+             if _label(index, seconds) in labels and (key := (index, metric.name, arm)) in facts.interval_groups]
+    numerator = math.fsum(m.numerator_mean * m.n for m in parts)
+    denominator = math.fsum(m.denominator_mean * m.n for m in parts)
     return numerator / denominator if denominator else None
 
 

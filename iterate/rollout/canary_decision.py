@@ -43,12 +43,15 @@ class CanaryEvidence:
         interval: The current interval's label (the last with exposures), ``None`` without any.
         no_traffic: Why there is nothing to compare (no unit exposed, an arm without units), or ``None``.
         shortfall: Why an arm of the current interval has too few units, or ``None``.
+        no_data: Metric name -> why its units show nothing (no event, no variance), beyond too
+            few intervals (which its comparison says).
         on_no_data: ``"hold"`` or ``"rollback"``.
     """
 
     interval: str | None
     no_traffic: str | None = None
     shortfall: str | None = None
+    no_data: Mapping[str, str] | None = None
     on_no_data: str = "hold"
 
 
@@ -186,7 +189,8 @@ def _evidence_reasons(comparisons: Mapping[str, MannWhitneyResult], evidence: Ca
         reasons.append(Reason("no_traffic", evidence.no_traffic, variant))
     for name, result in comparisons.items():
         if result.outcome == "nodata":
-            reasons.append(Reason("no_data", f"{name} has no comparable values: {_no_data_why(result)}; a canary "
+            why = (evidence.no_data or {}).get(name) or _no_data_why(result)
+            reasons.append(Reason("no_data", f"{name} has no comparable values: {why}; a canary "
                                   "does not advance on what it could not measure", variant, name,
                                   details={"n_canary": result.n_canary, "n_baseline": result.n_baseline}))
     if evidence.shortfall:
