@@ -317,3 +317,16 @@ def test_canary_config_errors_name_the_fix(tmp_path):
                             exposures=three)
     assert named.canary.canary == "canary"
     assert not next(check for check in named.checks if check.name == "unknown_variants").passed
+
+
+def test_the_same_logs_give_the_same_json(tmp_path):
+    events, exposures = canary_logs(9, intervals=6)
+    write_logs(tmp_path, events, exposures)
+    config = canary_config(tmp_path)
+
+    def document():
+        report = iterate.rollout(config).to_dict()
+        report["provenance"].pop("generated_at")
+        return json.dumps(report, sort_keys=True)
+
+    assert document() == document()
