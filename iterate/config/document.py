@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields, is_dataclass
+from dataclasses import MISSING, fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,15 +34,16 @@ _NESTED: dict[type, dict[str, type]] = {
 }
 """Fields holding configuration objects (or tuples of them), by class."""
 
-_MAPPINGS = frozenset({"expected_split", "event_columns", "exposure_columns", "budget"})
+_MAPPINGS = frozenset({"expected_split", "event_columns", "exposure_columns", "budget", "group_weights", "thresholds"})
 """Fields that are tables (JSON objects stay dicts; every other JSON array becomes a tuple)."""
 
 
 def experiment_document(experiment: Experiment) -> dict[str, Any]:
     """Every field of ``experiment`` as JSON values (objects, arrays, strings, numbers, null).
 
-    ``rollout`` is left out when it is ``None``, so that an experiment without ``[rollout]`` keeps
-    the document (and the config hash) it had before rollouts existed."""
+    ``rollout`` is left out when it is ``None``, and the canary judge's fields at their defaults
+    (field metadata ``omit_default``), so that an experiment without them keeps the document (and
+    the config hash) it had before they existed."""
     document = _encode(experiment)
     if document.get("rollout") is None:
         del document["rollout"]
@@ -63,7 +64,8 @@ def experiment_from_document(document: Mapping[str, Any]) -> Experiment:
 
 def _encode(value: Any) -> Any:
     if is_dataclass(value):
-        return {item.name: _encode(getattr(value, item.name)) for item in sorted(fields(value), key=lambda f: f.name)}
+        return {item.name: _encode(getattr(value, item.name)) for item in sorted(fields(value), key=lambda f: f.name)
+                if not (item.metadata.get("omit_default") and getattr(value, item.name) == _default(item))}
     if isinstance(value, datetime):
         return {_DATETIME: value.isoformat()}
     if isinstance(value, Mapping):
@@ -71,6 +73,11 @@ def _encode(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return [_encode(item) for item in value]
     return value
+
+
+def _default(item: Any) -> Any:
+    """A field's default value (its default factory's product)."""
+    return item.default_factory() if item.default is MISSING else item.default
 
 
 def _decode(cls: type, document: Mapping[str, Any]) -> Any:

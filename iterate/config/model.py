@@ -54,6 +54,9 @@ _COLUMNS = {"toml": "columns"}
 _METRICS = {"toml": "metrics"}
 _HISTORY = {"toml": "history"}
 _ROLLOUT = {"toml": "rollout"}
+_CANARY = {"omit_default": True}
+"""Fields of the canary judge, left out of the config document (and hash) at their defaults, so that
+an experiment that does not use them keeps the document it had before they existed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,12 @@ class Metric:
         cuped: CUPED with the same metric in a pre-exposure period of this length (``"14d"``);
             ``True`` uses the experiment's ``cuped`` / ``pre_period``; ``False`` turns it off.
         covariate: CUPED with this per-unit numeric column of the exposures instead (e.g. ``history``).
+        critical: Canary judge (``[rollout] kind = "canary"``): a failing (or data-less) critical
+            metric fails the canary whatever the score.
+        group: Canary judge: the metric's group, weighted by ``[rollout] group_weights``
+            (``"default"`` when not given).
+        tolerance: Canary judge: the shift of the metric's interval values accepted as no change,
+            relative to the baseline's median (``0.1``, 10%, when not given).
     """
 
     name: str
@@ -137,6 +146,9 @@ class Metric:
     margin_type: MarginType = "relative"
     cuped: str | bool | None = None
     covariate: str | None = None
+    critical: bool = field(default=False, metadata=_CANARY)
+    group: str | None = field(default=None, metadata=_CANARY)
+    tolerance: float | None = field(default=None, metadata=_CANARY)
 
     @property
     def window_seconds(self) -> float | None:
@@ -212,7 +224,8 @@ class Rollout:
     """The ``[rollout]`` table: the experiment is a rollout judged by ``iterate.rollout``.
 
     Attributes:
-        kind: ``"ramp"`` (a staged ramp; ``"canary"`` and ``"version"`` are not available yet).
+        kind: ``"ramp"`` (a staged ramp) or ``"canary"`` (canary against baseline over fixed
+            intervals; ``"version"`` is not available yet).
         stages: The ramp's schedule, starts strictly increasing, shares in (0, 1] non-decreasing; a
             unit's stage is the one whose ``[start, next start)`` holds its first exposure.
         stage_column: Instead of ``stages``: a column of the exposures log naming each unit's stage
@@ -220,6 +233,17 @@ class Rollout:
         on_no_data: What a metric without data, or a current stage with too few units, gives:
             ``"hold"`` (default) or ``"rollback"``.
         min_units_per_stage: Below this many units in an arm of the current stage, the ramp cannot advance.
+        interval: Canary: the length of the intervals compared (``"10m"``); a unit belongs to the
+            interval of its first exposure, intervals aligned on the clock (multiples of the length
+            since 1970-01-01T00:00:00Z).
+        canary: Canary: the canary's variant; the experiment's ``control`` is the baseline. Not
+            needed when exactly one other variant is exposed.
+        group_weights: Canary: the weight of each metric group in the score (any positive numbers,
+            normalized to 100); groups weigh the same when not given.
+        thresholds: Canary: ``{ pass = 95, marginal = 75 }``, the scores from which the canary
+            passes (advance) or is marginal (hold); below marginal it fails (rollback).
+        min_units_per_interval: Canary: an arm's interval with fewer units with a value is left
+            out of that arm's interval values (too few to be one observation).
     """
 
     kind: RolloutKind = "ramp"
@@ -227,6 +251,21 @@ class Rollout:
     stage_column: str | None = None
     on_no_data: OnNoData = "hold"
     min_units_per_stage: int = 100
+    interval: str | None = field(default=None, metadata=_CANARY)
+    canary: str | None = field(default=None, metadata=_CANARY)
+    group_weights: Mapping[str, float] = field(default_factory=dict, metadata=_CANARY)
+    thresholds: Mapping[str, float] = field(default_factory=dict, metadata=_CANARY)
+    min_units_per_interval: int = field(default=1, metadata=_CANARY)
+
+    @property
+    def interval_seconds(self) -> float | None:
+        """The canary's interval length in seconds, or ``None`` without one."""
+        return None if self.interval is None else parse_duration(self.interval)
+
+    @property
+    def score_thresholds(self) -> dict[str, float]:
+        """The canary's ``{"pass": ..., "marginal": ...}``, Spinnaker's 95 and 75 where not given."""
+        return {"pass": 95.0, "marginal": 75.0, **{key: float(value) for key, value in self.thresholds.items()}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +464,7 @@ def experiment_problems(experiment: Experiment) -> list[str]:
         problems += history_problems(experiment.history, experiment.metrics)
     if experiment.rollout is not None:
         problems += rollout_problems(experiment.rollout)
+    problems += canary_metric_problems(experiment)
     for label, mapping, defaults in (
         ("events", experiment.event_columns, EVENT_COLUMNS),
         ("exposures", experiment.exposure_columns, EXPOSURE_COLUMNS),
@@ -501,16 +541,23 @@ def history_problems(history: History, metrics: tuple[Metric, ...]) -> list[str]
     return problems
 
 
-_LATER_ROLLOUTS = ("canary", "version")
+_LATER_ROLLOUTS = ("version",)
+_CANARY_KEYS = ("interval", "canary", "group_weights", "thresholds", "min_units_per_interval")
+_METRIC_CANARY_KEYS = ("critical", "group", "tolerance")
 
 
 def rollout_problems(rollout: Rollout) -> list[str]:
     """Every problem of the ``[rollout]`` table, each naming the key and the fix."""
     if rollout.kind in _LATER_ROLLOUTS:
-        return [f"[rollout] kind == {rollout.kind!r} is not available yet; the only kind now is \"ramp\" "
-                "(a staged ramp: stages or stage_column)"]
-    problems = _choice_problem("[rollout]", "kind", rollout.kind, ("ramp",))
+        return [f"[rollout] kind == {rollout.kind!r} is not available yet; the kinds now are \"ramp\" "
+                "(a staged ramp: stages or stage_column) and \"canary\" (canary against baseline over intervals)"]
+    problems = _choice_problem("[rollout]", "kind", rollout.kind, ("ramp", "canary"))
     problems += _choice_problem("[rollout]", "on_no_data", rollout.on_no_data, get_args(OnNoData))
+    if rollout.kind == "canary":
+        return problems + _canary_problems(rollout)
+    defaults = Rollout()
+    problems += [f"[rollout] {key} applies to kind = \"canary\"; remove it from a ramp, or set kind = \"canary\""
+                 for key in _CANARY_KEYS if getattr(rollout, key) != getattr(defaults, key)]
     minimum = rollout.min_units_per_stage
     if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 2:
         problems.append(f"[rollout] min_units_per_stage == {minimum!r}, must be a whole number >= 2, such as 100")
@@ -523,6 +570,75 @@ def rollout_problems(rollout: Rollout) -> list[str]:
         problems.append("[rollout] give exactly one of `stages` (the schedule: [{ start = 2026-01-05T00:00:00Z, "
                         "share = 0.01 }, ...]) and `stage_column` (a column of the exposures naming each unit's stage)")
     return problems + _stages_problems(rollout.stages)
+
+
+def _canary_problems(rollout: Rollout) -> list[str]:
+    """Problems of a canary's ``[rollout]`` keys: the interval, the canary's name, the weights and
+    thresholds; the ramp's keys refused."""
+    problems = []
+    if rollout.interval is None:
+        problems.append("[rollout] interval is missing: a canary compares its values with the baseline's over fixed "
+                        "intervals; give their length, such as interval = \"10m\"")
+    else:
+        problems += _duration("[rollout] interval", rollout.interval)
+    if rollout.canary is not None and (not isinstance(rollout.canary, str) or not rollout.canary):
+        problems.append(f"[rollout] canary == {rollout.canary!r}, must be the canary's variant name, such as \"canary\"")
+    if rollout.stages or rollout.stage_column is not None:
+        problems.append("[rollout] stages / stage_column apply to kind = \"ramp\"; a canary is judged over "
+                        "[rollout] interval instead: remove them")
+    if rollout.min_units_per_stage != Rollout().min_units_per_stage:
+        problems.append("[rollout] min_units_per_stage applies to kind = \"ramp\"; a canary uses min_units_per_interval")
+    minimum = rollout.min_units_per_interval
+    if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
+        problems.append(f"[rollout] min_units_per_interval == {minimum!r}, must be a whole number >= 1, such as 10")
+    if not isinstance(rollout.group_weights, Mapping):
+        problems.append(f"[rollout] group_weights == {rollout.group_weights!r}, must be a table like "
+                        "{ latency = 60, errors = 40 }")
+    else:
+        problems += [f"[rollout] group_weights.{group} == {weight!r}, must be a number > 0"
+                     for group, weight in rollout.group_weights.items() if not _is_number(weight) or not weight > 0]
+    if not isinstance(rollout.thresholds, Mapping):
+        return problems + [f"[rollout] thresholds == {rollout.thresholds!r}, must be a table like "
+                           "{ pass = 95, marginal = 75 }"]
+    problems += [unknown_key("[rollout] thresholds", key, ("pass", "marginal")) for key in rollout.thresholds
+                 if key not in ("pass", "marginal")]
+    values = {key: value for key, value in rollout.thresholds.items() if key in ("pass", "marginal")}
+    wrong = [f"[rollout] thresholds.{key} == {value!r}, must be a score in [0, 100]" for key, value in values.items()
+             if not _is_number(value) or not 0 <= value <= 100]
+    problems += wrong
+    chosen = rollout.score_thresholds if not wrong else {}
+    if chosen and chosen["marginal"] > chosen["pass"]:
+        problems.append(f"[rollout] thresholds: marginal {chosen['marginal']:g} is above pass {chosen['pass']:g}; "
+                        "need marginal <= pass, such as { pass = 95, marginal = 75 }")
+    return problems
+
+
+def canary_metric_problems(experiment: Experiment) -> list[str]:
+    """Problems of the metrics' canary keys (``critical``, ``group``, ``tolerance``) and of
+    ``[rollout] group_weights`` against the metrics' groups."""
+    canary = experiment.rollout is not None and experiment.rollout.kind == "canary"
+    problems = []
+    for position, metric in enumerate(experiment.metrics, start=1):
+        where = f"[[metrics]] #{position} ({metric.name})"
+        if not canary:
+            problems += [f"{where}: `{key}` applies to a canary ([rollout] kind = \"canary\"); remove it"
+                         for key in _METRIC_CANARY_KEYS if getattr(metric, key) not in (None, False)]
+            continue
+        if not isinstance(metric.critical, bool):
+            problems.append(f"{where}: critical == {metric.critical!r}, must be true or false")
+        if metric.group is not None and (not isinstance(metric.group, str) or not metric.group):
+            problems.append(f"{where}: group == {metric.group!r}, must be a group name, such as \"latency\"")
+        if metric.tolerance is not None and (not _is_number(metric.tolerance) or metric.tolerance < 0):
+            problems.append(f"{where}: tolerance == {metric.tolerance!r}, must be a number >= 0: the shift accepted "
+                            "relative to the baseline's median, such as 0.1 for 10%")
+    if canary and isinstance(experiment.rollout.group_weights, Mapping) and experiment.rollout.group_weights:
+        groups = {metric.group or "default" for metric in experiment.metrics if isinstance(metric.group, str | None)}
+        weights = experiment.rollout.group_weights
+        problems += [f"[rollout] group_weights has no weight for group `{group}` (of the metrics); give every "
+                     "group a weight" for group in sorted(groups - set(weights))]
+        problems += [f"[rollout] group_weights names `{group}`, which no metric is in{nearest(group, sorted(groups))}"
+                     for group in weights if group not in groups]
+    return problems
 
 
 def _stages_problems(stages: tuple[Stage, ...]) -> list[str]:

@@ -82,6 +82,8 @@ class MetricKind:
         cuped: Has a pre-exposure value of the same metric (imbalance check, CUPED covariate).
         cappable: Per-unit values may be capped (``cap``).
         per_unit: Aggregated per unit in the one events scan; ``False`` for event-level kinds.
+        event_count: Per-unit values count events (``count``): a canary also tests them as a rate
+            per unit with the anytime-valid rate test.
         plannable: ``iterate plan`` can size it from a baseline period.
         statistics: ``iterate.stats`` modules its test needs beyond the plain tests, imported in
             the background while the engine works.
@@ -93,6 +95,7 @@ class MetricKind:
     cuped: ClassVar[bool] = False
     cappable: ClassVar[bool] = False
     per_unit: ClassVar[bool] = True
+    event_count: ClassVar[bool] = False
     plannable: ClassVar[bool] = True
     statistics: ClassVar[tuple[str, ...]] = ()
 

@@ -12,6 +12,7 @@ class Count(MetricKind):
     name = "count"
     cuped = True
     cappable = True
+    event_count = True
 
 
 COUNT = Count()

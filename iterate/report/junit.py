@@ -125,6 +125,8 @@ def _rollout(report: Row) -> tuple[list[tuple[str, Any]], list[ET.Element]]:
     ]
     if report["current_stage"] is not None:
         properties.append(("current_stage", report["current_stage"]))
+    if report.get("canary"):
+        properties += [("canary_score", report["canary"]["score"]), ("canary_verdict", report["canary"]["score_verdict"])]
     provenance = report.get("provenance") or {}
     properties += [(key, provenance[key]) for key in ("config_hash", "iterate_version") if provenance.get(key) is not None]
     experiment = report["experiment"]

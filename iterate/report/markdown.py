@@ -132,6 +132,8 @@ def _rollout(report: Row) -> list[str]:
     current = f", current stage {escape(report['current_stage'])}" if report["current_stage"] is not None else ""
     lines = [f"## {wording.VERDICT_LABELS[report['verdict']]}: {escape(report['experiment'])} "
              f"({escape(report['rollout'])}{current}; verdict {report['verdict']}, exit code {report['exit_code']})", ""]
+    if (score := wording.canary_score(report)) is not None:
+        lines += [f"**{escape(score)}**", ""]
     lines += ["### Why", "", *(f"- {_reason(reason)}" for reason in report["reasons"]), ""]
     lines += _checks(report["checks"])
     lines += ["### Stages", "", *table(
@@ -142,7 +144,9 @@ def _rollout(report: Row) -> list[str]:
           ", ".join(f"{escape(variant)} {count:,}" for variant, count in stage["units"].items()) or "none",
           stage["verdict"]] for stage in report["stages"]]), ""]
     if report["metrics"]:
-        lines += [f"### Metrics (pooled over the stages, stratified; anytime-valid at alpha = {report['alpha']})", "",
+        caption = (f"### {wording.CANARY_METRICS}" if report.get("canary") else
+                   f"### Metrics (pooled over the stages, stratified; anytime-valid at alpha = {report['alpha']})")
+        lines += [caption, "",
                   *_metric_table(report["metrics"]), ""]
         lines += [f"- {note}" for note in _metric_notes(report)]
         lines += [""] if lines[-1] else []

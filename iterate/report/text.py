@@ -84,7 +84,7 @@ def _rollout(report: Row, *, color: bool) -> str:
     lines = [
         f"{report['experiment']} ({report['rollout']}): {headline}  (exit code {report['exit_code']})"
         + (f"; current stage {current}" if current is not None else ""),
-        "",
+        *([score, ""] if (score := wording.canary_score(report)) else [""]),
         "Why:",
         *(f"  - [{reason['variant'] or 'all'}] {reason['message']}" for reason in report["reasons"]),
         "",
@@ -95,6 +95,7 @@ def _rollout(report: Row, *, color: bool) -> str:
         "",
         _stage_table(report["stages"]),
         "",
+        wording.CANARY_METRICS + ":" if report.get("canary") else
         f"Pooled over the stages (stratified by stage, anytime-valid at alpha = {report['alpha']}: valid however "
         "often the ramp is checked):",
         "",

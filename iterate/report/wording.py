@@ -170,3 +170,20 @@ def provenance_parts(provenance: Row | None) -> list[str]:
 
 def _minute(iso: str) -> str:
     return iso[:16].replace("T", " ")
+
+
+def canary_score(report: Row) -> str | None:
+    """The canary's score line (``None`` for a rollout that is not a canary)."""
+    canary = report.get("canary")
+    if not canary:
+        return None
+    arms = f"canary `{canary['canary'] or 'n/a'}` vs baseline `{canary['baseline']}` over {canary['interval']} intervals"
+    if canary["score"] is None:
+        return f"Canary score: none, nothing to compare ({arms})"
+    thresholds = canary["thresholds"]
+    return (f"Canary score {canary['score']:.4g} of 100: {canary['score_verdict']} (pass from {thresholds['pass']:g}, "
+            f"marginal from {thresholds['marginal']:g}; {arms})")
+
+
+CANARY_METRICS = ("Canary vs baseline (effect: Hodges-Lehmann shift of the canary's interval values, its interval "
+                  "and the Mann-Whitney p; means over the units of the intervals compared)")

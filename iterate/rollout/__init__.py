@@ -1,7 +1,7 @@
 """Rollouts: judge an increment while it reaches users, and say ``advance``, ``hold``,
 ``rollback`` or ``invalid`` (exit codes 0, 11, 10, 13).
 
-The one kind available now is the **staged ramp** (``[rollout] kind = "ramp"``): a feature flag
+The first kind is the **staged ramp** (``[rollout] kind = "ramp"``): a feature flag
 ramps 1% -> 5% -> 25% -> 50% of the units, from a schedule of stages (``[rollout] stages``, each
 with its start and the treatment's share) or from a column of the exposures log
 (``[rollout] stage_column``). Units first exposed in a stage are compared with the control units
@@ -10,7 +10,13 @@ shares of all units), so a changing allocation with a baseline that drifts does 
 (Simpson's paradox; :mod:`iterate.rollout.estimates`), and it is anytime-valid, so the ramp may be
 checked after every batch of data.
 
-The verdict (:mod:`iterate.rollout.decision`), rules in order:
+A **canary** (``[rollout] kind = "canary"``, :mod:`iterate.rollout.canary`) is judged the Kayenta
+way instead: each metric's values over fixed intervals (``[rollout] interval``), canary against
+baseline, with Mann-Whitney and a tolerance, a weighted score with pass / marginal / fail
+thresholds, and the anytime-valid event-rate test of count metrics beside it
+(:mod:`iterate.rollout.canary_decision`).
+
+The ramp's verdict (:mod:`iterate.rollout.decision`), rules in order:
 
 - ``invalid``: an error-level check fails: the sample ratio of a stage against its planned share
   (anytime-valid), units exposed to several variants, a pre-exposure imbalance within a stage;
@@ -69,7 +75,7 @@ def rollout(
         DataError: a log is unreadable or breaks the data contract.
     """
     from iterate.provenance import provenance
-    from iterate.rollout import ramp
+    from iterate.rollout import canary, ramp
     from iterate.session import resolve
 
     generated_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -78,7 +84,8 @@ def rollout(
         raise ConfigError(f"{experiment.name} has no [rollout] table: add one, such as\n"
                           "[rollout]\nkind = \"ramp\"\nstages = [{ start = 2026-01-05T00:00:00Z, share = 0.01 }, "
                           "{ start = 2026-01-06T00:00:00Z, share = 0.05 }]\n(or analyze it with iterate analyze)")
-    result, fingerprint = ramp.judge(experiment, events, exposures, engine)
+    judge = canary.judge if experiment.rollout.kind == "canary" else ramp.judge
+    result, fingerprint = judge(experiment, events, exposures, engine)
     return replace(result, provenance=provenance(experiment, fingerprint, generated_at))
 
 

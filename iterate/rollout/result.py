@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from iterate.provenance import Provenance
+    from iterate.rollout.canary import CanaryJudgement
 
 RolloutVerdict = Literal["advance", "hold", "rollback", "invalid"]
 ROLLOUT_EXIT_CODES: Mapping[str, int] = {"advance": 0, "rollback": 10, "hold": 11, "invalid": 13}
@@ -35,7 +36,8 @@ class StageSummary:
         units: Analyzed units per variant first exposed in this stage.
         observed_share: The treatment units' share of the stage's units (``None`` without units).
         verdict: The ramp's verdict had it been judged at this stage's end, on the data of this
-            stage and the earlier ones (stratified over them).
+            stage and the earlier ones (stratified over them); for a canary, judged on the
+            intervals up to this one (``None`` beyond the last 200 intervals).
     """
 
     stage: str
@@ -44,7 +46,7 @@ class StageSummary:
     planned_share: float | None
     units: Mapping[str, int]
     observed_share: float | None
-    verdict: RolloutVerdict
+    verdict: RolloutVerdict | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ class RolloutResult:
 
     Attributes:
         experiment: Experiment name.
-        kind: The rollout's kind (``"ramp"``).
+        kind: The rollout's kind (``"ramp"`` or ``"canary"``; a canary's stages are its intervals).
         verdict: ``advance``, ``hold``, ``rollback`` or ``invalid``.
         reasons: Rules that fired, most decisive first, and what is missing for ``advance``.
         checks: Data-quality checks with their numbers (sample ratio per stage, ...).
@@ -69,6 +71,8 @@ class RolloutResult:
         alpha: Significance level.
         control: The control variant.
         provenance: Config hash, version, time of the run and data fingerprint.
+        canary: A canary's score, thresholds, rules, per-metric comparisons, event-rate tests and
+            interval values (``None`` for other kinds; the document's ``canary`` key only then).
     """
 
     report_kind: ClassVar[str] = "rollout"
@@ -87,6 +91,7 @@ class RolloutResult:
     alpha: float
     control: str
     provenance: Provenance | None = None
+    canary: CanaryJudgement | None = None
 
     @property
     def exit_code(self) -> int:
@@ -141,6 +146,8 @@ class RolloutResult:
             "stage_metrics": [asdict(row) for row in self.stage_results],
             "decision_trace": [asdict(step) for step in self.decision_trace],
         }
+        if self.canary is not None:
+            document["canary"] = self.canary.as_document()
         if self.provenance is not None:
             document["provenance"] = self.provenance.as_document()
         return document

@@ -98,6 +98,8 @@ def test_every_template_renders_and_runs(tmp_path):
 
     ramp = iterate.load_config(config).replace(rollout=Rollout(stages=(Stage(datetime(2026, 1, 1), 0.5),)))
     assert sum(iterate.rollout(ramp, engine=engine).stages[0].units.values()) == len(exposures)
+    canary = iterate.load_config(config).replace(rollout=Rollout(kind="canary", interval="1h", canary="treatment"))
+    assert sum(sum(stage.units.values()) for stage in iterate.rollout(canary, engine=engine).stages) == len(exposures)
 
     plan = iterate.plan(iterate.load_config(config).replace(window="1d"), days=3, baseline_days=4, engine=engine)
     assert plan.metrics and plan.units_per_arm > 0

@@ -260,7 +260,7 @@ MINIMAL = {"experiment": {"name": "exp", "control": "control"},
 
 
 @pytest.mark.parametrize("rollout, expected", [
-    ({"kind": "canary"}, "kind == 'canary' is not available yet"),
+    ({"kind": "canary"}, "[rollout] interval is missing"),
     ({"kind": "version"}, "kind == 'version' is not available yet"),
     ({"kind": "ramp"}, "give exactly one of `stages`"),
     ({"kind": "ramp", "stage_column": "stage", "stages": [{"start": "2026-01-05T00:00:00Z", "share": 0.1}]},
@@ -292,7 +292,7 @@ def test_rollout_refuses_what_it_cannot_judge(tmp_path):
     with pytest.raises(ConfigError, match="not available in a ramp yet"):
         iterate.rollout(ramp_config(tmp_path, metrics=quantile))
     with pytest.raises(ConfigError, match="not available yet"):
-        iterate.rollout(ramp_config(tmp_path, rollout={"kind": "canary"}))
+        iterate.rollout(ramp_config(tmp_path, rollout={"kind": "version"}))
     missing_column = ramp_config(tmp_path, rollout={"kind": "ramp", "stage_column": "phase"})
     with pytest.raises(iterate.DataError, match=r"exposures log has no column `phase` \(\[rollout\] stage_column\)"):
         iterate.rollout(missing_column)
