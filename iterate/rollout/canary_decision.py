@@ -14,7 +14,12 @@ evidence, with the trace of every rule evaluated (rules in this order):
    comparable values: too few intervals with units in both arms, or no event) and ``min_units``
    (an arm of the current interval below ``min_units_per_interval``) -> ``hold``, or ``rollback``
    with ``on_no_data = "rollback"``; each names the metric or the interval;
-6. ``verdict``: score ``pass`` -> ``advance``; ``marginal`` -> ``hold``.
+6. ``within_tolerance``: ``advance`` needs more than Kayenta's "no significant shift beyond the
+   tolerance": each metric's Hodges-Lehmann interval must lie within the tolerance band on its bad
+   side (an equivalence / non-inferiority reading, as a ramp's guardrails need), else ``hold``:
+   after a few intervals every interval is wide, nothing is shown failing, and Kayenta would pass
+   a canary that nothing has measured yet;
+7. ``verdict``: score ``pass`` -> ``advance``; ``marginal`` -> ``hold``.
 
 No traffic or no data never gives ``advance``: a metric without data does not pass (it lowers the
 score, and it holds the canary even when the score of the others would pass).
@@ -114,6 +119,12 @@ def judge_canary(comparisons: Mapping[str, MannWhitneyResult], score: CanaryScor
     verdict = SCORE_VERDICTS[score.verdict]
     reasons = tuple(Reason(rule.rule, rule.message, variant, rule.metric, details=_rule_numbers(rule))
                     for rule in score.rules)
+    unproven = {name: result for name, result in comparisons.items() if not shown_within_tolerance(result)}
+    trace += [_tolerance_step(name, result, variant) for name, result in comparisons.items()]
+    if verdict == "advance" and unproven:
+        reasons = tuple(_unproven_reason(name, result, variant) for name, result in unproven.items()) + reasons
+        return _decided("hold", reasons, trace, "the score passes, but a metric's interval still reaches past its "
+                        "tolerance on its bad side: not yet shown safe")
     if verdict == "advance":
         reasons += (Reason("canary_pass", f"canary score {score.score:.4g} reaches the pass threshold "
                            f"{score.thresholds['pass']:g}", variant, details={"score": score.score,
@@ -222,3 +233,36 @@ def _evidence_steps(comparisons: Mapping[str, MannWhitneyResult], evidence: Cana
 def _decided(verdict: RolloutVerdict, reasons: Sequence[Reason], trace: list[TraceStep], why: str) -> CanaryDecision:
     final = trace_step("verdict", verdict, f"canary: {verdict} ({why})")
     return CanaryDecision(verdict, tuple(reasons), numbered([*trace, final]))
+
+
+def shown_within_tolerance(result: MannWhitneyResult) -> bool:
+    """Whether the metric's shift interval lies within its tolerance band on its bad side (both
+    sides when either change is bad): evidence that the canary is no worse than the tolerance,
+    not merely no evidence that it is worse."""
+    if result.ci_low is None or result.ci_high is None or result.tolerance_band is None:
+        return False
+    band = result.tolerance_band
+    if result.bad_direction == "increase":
+        return result.ci_high <= band
+    if result.bad_direction == "decrease":
+        return result.ci_low >= -band
+    return -band <= result.ci_low and result.ci_high <= band
+
+
+def _unproven_reason(name: str, result: MannWhitneyResult, variant: str | None) -> Reason:
+    bounds = "n/a" if result.ci_low is None else f"[{result.ci_low:.6g}, {result.ci_high:.6g}]"
+    return Reason("not_yet_within_tolerance",
+                  f"{name}: shift interval {bounds} still reaches past the tolerance band +/-{result.tolerance_band:.6g} "
+                  f"on its bad side ({result.bad_direction}): not yet shown safe; more intervals will narrow it",
+                  variant, name, details={"shift": result.shift, "ci_low": result.ci_low, "ci_high": result.ci_high,
+                                          "tolerance_band": result.tolerance_band,
+                                          "bad_direction": result.bad_direction})
+
+
+def _tolerance_step(name: str, result: MannWhitneyResult, variant: str | None) -> TraceStep:
+    shown = shown_within_tolerance(result)
+    return trace_step("within_tolerance", "met" if shown else "not_met",
+                      f"{name}: the shift interval {'lies' if shown else 'does not lie'} within the tolerance band on "
+                      f"its bad side ({result.bad_direction})", variant=variant, metric=name, alpha=result.alpha,
+                      shift=result.shift, ci_low=result.ci_low, ci_high=result.ci_high,
+                      tolerance_band=result.tolerance_band)

@@ -28,7 +28,7 @@ from iterate.stats.rates import sequential_rate_test
 
 INTERVAL_S = 600
 INTERVALS = 12
-UNITS = 150  # per arm and interval
+UNITS = 600  # per arm and interval: enough for 12 intervals to show an unchanged canary within 10%
 METRICS = [
     {"name": "latency", "type": "mean", "event": "request", "value": "value", "direction": "decrease",
      "role": "guardrail", "critical": True, "group": "performance", "tolerance": 0.05},
@@ -140,7 +140,7 @@ def test_hand_built_intervals_classify_and_score_as_computed_by_hand():
     clean_score = canary_score(clean, groups=groups, group_weights=WEIGHTS)
     decision = judge_canary(clean, clean_score, {}, [], evidence)
     assert (clean_score.score, decision.verdict) == (100.0, "advance")
-    assert [step.rule for step in decision.trace][-2:] == ["min_units", "verdict"]
+    assert [step.rule for step in decision.trace][-2:] == ["within_tolerance", "verdict"]
     # a critical metric without data scores 0 but is not harm: hold (no data, no pass), never rollback
     lacking = {**clean, "latency": thin}
     lacking_score = canary_score(lacking, groups=groups, group_weights=WEIGHTS, critical=["latency"])
@@ -223,8 +223,10 @@ def test_verdicts_follow_the_score_and_the_rate_test(outcomes, case, verdict, sc
     document = result.to_dict()
     assert document["rollout"] == "canary" and document["canary"]["score"] == score
     assert [step["rule"] for step in document["decision_trace"]][-1] == "verdict"
-    # the first three intervals cannot bound a shift at 95% (3 values a side): held, never advanced
-    assert [stage.verdict for stage in result.stages][:3] == ["hold"] * 3
+    # the first three intervals cannot bound a shift at 95% (3 values a side): never advanced (the
+    # anytime-valid rate test may roll a +60% error rate back from the first interval on)
+    early = [stage.verdict for stage in result.stages][:3]
+    assert early == (["rollback"] * 3 if case == "errors" else ["hold"] * 3)
 
 
 def test_the_regressed_metric_is_named_with_its_numbers(outcomes):
