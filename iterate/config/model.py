@@ -212,14 +212,22 @@ class Rollout:
     """The ``[rollout]`` table: the experiment is a rollout judged by ``iterate.rollout``.
 
     Attributes:
-        kind: ``"ramp"`` (a staged ramp; ``"canary"`` and ``"version"`` are not available yet).
+        kind: ``"ramp"`` (a staged ramp) or ``"version"`` (a new app version that users install on
+            their own: observational, difference-in-differences; ``"canary"`` is not available yet).
         stages: The ramp's schedule, starts strictly increasing, shares in (0, 1] non-decreasing; a
             unit's stage is the one whose ``[start, next start)`` holds its first exposure.
         stage_column: Instead of ``stages``: a column of the exposures log naming each unit's stage
             (its value at the unit's first exposure).
         on_no_data: What a metric without data, or a current stage with too few units, gives:
             ``"hold"`` (default) or ``"rollback"``.
-        min_units_per_stage: Below this many units in an arm of the current stage, the ramp cannot advance.
+        min_units_per_stage: Below this many units in an arm of the current stage, the ramp cannot advance
+            (with ``kind = "version"``: below this many updaters or comparison units).
+        new: ``kind = "version"``: the new version's value in the exposures' ``variant`` column (which
+            holds each unit's app version; its ``timestamp`` the first time the unit is seen on it).
+        pre_period: ``kind = "version"``: each unit's window before its update day (default ``"7d"``).
+        post_period: ``kind = "version"``: the window after its update day (default ``"7d"``).
+        max_pretrend_p: ``kind = "version"``: a pre-trend test p-value below this (default 0.05) says
+            the trends of updaters and comparison units differ before the update: no ``advance``.
     """
 
     kind: RolloutKind = "ramp"
@@ -227,6 +235,25 @@ class Rollout:
     stage_column: str | None = None
     on_no_data: OnNoData = "hold"
     min_units_per_stage: int = 100
+    new: str | None = None
+    pre_period: str | None = None
+    post_period: str | None = None
+    max_pretrend_p: float | None = None
+
+    @property
+    def pre_seconds(self) -> float:
+        """``pre_period`` in seconds (7 days when not given)."""
+        return parse_duration(self.pre_period or "7d")
+
+    @property
+    def post_seconds(self) -> float:
+        """``post_period`` in seconds (7 days when not given)."""
+        return parse_duration(self.post_period or "7d")
+
+    @property
+    def pretrend_threshold(self) -> float:
+        """``max_pretrend_p`` (0.05 when not given)."""
+        return 0.05 if self.max_pretrend_p is None else self.max_pretrend_p
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,19 +528,25 @@ def history_problems(history: History, metrics: tuple[Metric, ...]) -> list[str]
     return problems
 
 
-_LATER_ROLLOUTS = ("canary", "version")
+_LATER_ROLLOUTS = ("canary",)
+_VERSION_KEYS = ("new", "pre_period", "post_period", "max_pretrend_p")
+_RAMP_KEYS = ("stages", "stage_column")
 
 
 def rollout_problems(rollout: Rollout) -> list[str]:
     """Every problem of the ``[rollout]`` table, each naming the key and the fix."""
     if rollout.kind in _LATER_ROLLOUTS:
-        return [f"[rollout] kind == {rollout.kind!r} is not available yet; the only kind now is \"ramp\" "
-                "(a staged ramp: stages or stage_column)"]
-    problems = _choice_problem("[rollout]", "kind", rollout.kind, ("ramp",))
+        return [f"[rollout] kind == {rollout.kind!r} is not available yet; the kinds now are \"ramp\" "
+                "(a staged ramp: stages or stage_column) and \"version\" (a new app version)"]
+    problems = _choice_problem("[rollout]", "kind", rollout.kind, ("ramp", "version"))
     problems += _choice_problem("[rollout]", "on_no_data", rollout.on_no_data, get_args(OnNoData))
     minimum = rollout.min_units_per_stage
     if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 2:
         problems.append(f"[rollout] min_units_per_stage == {minimum!r}, must be a whole number >= 2, such as 100")
+    if rollout.kind == "version":
+        return problems + _version_problems(rollout)
+    problems += [f"[rollout] `{key}` only applies to kind = \"version\"; remove it or set kind = \"version\""
+                 for key in _VERSION_KEYS if getattr(rollout, key) is not None]
     if rollout.stage_column is not None and (not isinstance(rollout.stage_column, str) or not rollout.stage_column):
         problems.append(f"[rollout] stage_column == {rollout.stage_column!r}, must be a column name of the exposures log")
     if not isinstance(rollout.stages, tuple):
@@ -523,6 +556,29 @@ def rollout_problems(rollout: Rollout) -> list[str]:
         problems.append("[rollout] give exactly one of `stages` (the schedule: [{ start = 2026-01-05T00:00:00Z, "
                         "share = 0.01 }, ...]) and `stage_column` (a column of the exposures naming each unit's stage)")
     return problems + _stages_problems(rollout.stages)
+
+
+def _version_problems(rollout: Rollout) -> list[str]:
+    """Problems of a new app version's keys: ``new`` given, the periods durations, the threshold a
+    probability, and no ramp keys."""
+    problems = [f"[rollout] `{key}` only applies to kind = \"ramp\"; a new app version has no schedule: remove it"
+                for key in _RAMP_KEYS if getattr(rollout, key) not in (None, ())]
+    if not isinstance(rollout.new, str) or not rollout.new:
+        problems.append(f"[rollout] new == {rollout.new!r}: name the new version, as its value in the exposures' "
+                        "variant column, such as new = \"5.2.0\"")
+    for key in ("pre_period", "post_period"):
+        value = getattr(rollout, key)
+        try:
+            seconds = None if value is None else parse_duration(value)
+        except ValueError:
+            problems.append(f"[rollout] {key} == {value!r}, must be a duration like \"7d\" or \"36h\"")
+            continue
+        if seconds is not None and seconds <= 0:
+            problems.append(f"[rollout] {key} == {value!r}, must be longer than 0, such as \"7d\"")
+    if rollout.max_pretrend_p is not None and (not _is_number(rollout.max_pretrend_p)
+                                               or not 0 < rollout.max_pretrend_p < 1):
+        problems.append(f"[rollout] max_pretrend_p == {rollout.max_pretrend_p!r}, must be in (0, 1), such as 0.05")
+    return problems
 
 
 def _stages_problems(stages: tuple[Stage, ...]) -> list[str]:

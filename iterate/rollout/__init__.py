@@ -69,7 +69,7 @@ def rollout(
         DataError: a log is unreadable or breaks the data contract.
     """
     from iterate.provenance import provenance
-    from iterate.rollout import ramp
+    from iterate.rollout import ramp, version
     from iterate.session import resolve
 
     generated_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -78,7 +78,8 @@ def rollout(
         raise ConfigError(f"{experiment.name} has no [rollout] table: add one, such as\n"
                           "[rollout]\nkind = \"ramp\"\nstages = [{ start = 2026-01-05T00:00:00Z, share = 0.01 }, "
                           "{ start = 2026-01-06T00:00:00Z, share = 0.05 }]\n(or analyze it with iterate analyze)")
-    result, fingerprint = ramp.judge(experiment, events, exposures, engine)
+    judge = version.judge if experiment.rollout.kind == "version" else ramp.judge
+    result, fingerprint = judge(experiment, events, exposures, engine)
     return replace(result, provenance=provenance(experiment, fingerprint, generated_at))
 
 

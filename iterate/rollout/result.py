@@ -53,7 +53,7 @@ class RolloutResult:
 
     Attributes:
         experiment: Experiment name.
-        kind: The rollout's kind (``"ramp"``).
+        kind: The rollout's kind (``"ramp"``, ``"version"``).
         verdict: ``advance``, ``hold``, ``rollback`` or ``invalid``.
         reasons: Rules that fired, most decisive first, and what is missing for ``advance``.
         checks: Data-quality checks with their numbers (sample ratio per stage, ...).
@@ -69,6 +69,8 @@ class RolloutResult:
         alpha: Significance level.
         control: The control variant.
         provenance: Config hash, version, time of the run and data fingerprint.
+        observational: The comparison is not randomized (a new app version users install on their
+            own): every output says so.
     """
 
     report_kind: ClassVar[str] = "rollout"
@@ -87,6 +89,7 @@ class RolloutResult:
     alpha: float
     control: str
     provenance: Provenance | None = None
+    observational: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -127,6 +130,7 @@ class RolloutResult:
             "schema_version": SCHEMA_VERSION,
             "kind": self.report_kind,
             "rollout": self.kind,
+            "observational": self.observational,
             "experiment": self.experiment,
             "verdict": self.verdict,
             "exit_code": self.exit_code,
