@@ -116,8 +116,7 @@ def version_sums(engine: Engine, experiment: Experiment, logs: PreparedLogs,
     (``cohorts`` not empty).
 
     Raises:
-        ConfigError: a metric whose per-unit value is not a total or an indicator of a window's events
-            (ratio, retention, time to event, quantile): not available for a new app version.
+        ConfigError: a metric a new app version cannot judge yet (:func:`refuse_unsupported`).
     """
     dialect = engine.dialect
     parameters = Parameters(dialect)
@@ -126,14 +125,11 @@ def version_sums(engine: Engine, experiment: Experiment, logs: PreparedLogs,
     vocabulary = _WindowSql(experiment, parameters)
     bounds = {"pre": ("pre_start", "update_start"), "post": ("post_start", "post_end"),
               "early": ("pre_start", "pre_middle"), "late": ("pre_middle", "update_start")}
-    unsupported = []
+    refuse_unsupported(experiment, dialect)
     for index, metric in enumerate(experiment.metrics):
         m = f"m{index}"
         for window, (start, end) in bounds.items():
             value = _window_value(metric, vocabulary, f'e."timestamp" >= w."{start}" AND e."timestamp" < w."{end}"')
-            if value is None:
-                unsupported.append(metric)
-                break
             window_values.append(f'{value} AS "{m}_{window}"')
             weighted = dialect.exact_sum(f'"weight" * "{m}_{window}"')
             unit_values.append(f'{weighted} AS "{m}_{window}"')
@@ -142,13 +138,11 @@ def version_sums(engine: Engine, experiment: Experiment, logs: PreparedLogs,
         for name, expression in quantities.items():
             square = dialect.exact_sum(f"{expression} * {expression}")
             moments += [f'{dialect.exact_sum(expression)} AS "{m}_{name}_sum"', f'{square} AS "{m}_{name}_sq"']
-    if unsupported:
-        raise ConfigError(f"the new app version of {experiment.name} cannot be analyzed:", [
-            f"[[metrics]] {metric.name}: type = \"{metric.type}\" is not available for a new app version yet; use a "
-            "metric whose per-unit value is a window's total or whether an event happened (count, mean, proportion, "
-            "active_days)" for metric in dict.fromkeys(unsupported)])
     names = sorted({side.event for metric in experiment.metrics for side in metric.sides})
-    event_condition = f'AND e."event" IN ({", ".join(parameters.bind(name) for name in names)})'
+    event_level = [c for c in experiment.where if c.column not in logs.exposure_dimensions]
+    event_condition = " AND ".join([f'e."event" IN ({", ".join(parameters.bind(name) for name in names)})',
+                                    *conditions_sql(event_level, "e", parameters)])
+    event_condition = f"AND {event_condition}"
     selects = [
         "SELECT " + ", ".join([
             f"CAST({parameters.bind(cohort.day)} AS DATE) AS \"update_day\"",
@@ -169,6 +163,25 @@ def version_sums(engine: Engine, experiment: Experiment, logs: PreparedLogs,
                 sums[(group, metric.name, name)] = Sums(units, _float(row[f"m{index}_{name}_sum"]),
                                                         _float(row[f"m{index}_{name}_sq"]))
     return sums
+
+
+def refuse_unsupported(experiment: Experiment, dialect: Any) -> None:
+    """Metrics a new app version cannot judge yet, each named with its fix.
+
+    Raises:
+        ConfigError: a metric whose per-unit value is not a total or an indicator of a window's
+            events (ratio, retention, time to event, quantile), or a capped metric.
+    """
+    vocabulary = _WindowSql(experiment, Parameters(dialect))
+    window = 'e."timestamp" IS NOT NULL'
+    problems = [f"[[metrics]] {metric.name}: type = \"{metric.type}\" is not available for a new app version yet; "
+                "use a metric whose per-unit value is a window's total or whether an event happened (count, mean, "
+                "proportion, active_days)" for metric in experiment.metrics
+                if _window_value(metric, vocabulary, window) is None]
+    problems += [f"[[metrics]] {metric.name}: `cap` is not applied to a new app version's windows yet; remove it"
+                 for metric in experiment.metrics if metric.cap is not None]
+    if problems:
+        raise ConfigError(f"the new app version of {experiment.name} cannot be analyzed:", problems)
 
 
 def _float(value: Any) -> float:

@@ -55,7 +55,15 @@ from datetime import datetime
 from typing import Any
 
 from iterate import aggregation
-from iterate.aggregation.versions import CohortWindow, Cohorts, Sums, VersionSums, version_cohorts, version_sums
+from iterate.aggregation.versions import (
+    CohortWindow,
+    Cohorts,
+    Sums,
+    VersionSums,
+    refuse_unsupported,
+    version_cohorts,
+    version_sums,
+)
 from iterate.comparisons import with_family_corrections, with_noninferiority
 from iterate.config import Experiment, Metric
 from iterate.decision import check_steps, harm_step, noninferiority_step, numbered, trace_step
@@ -89,6 +97,7 @@ def judge(experiment: Experiment, events: Any, exposures: Any, engine: Any) -> t
 
     ingest = experiment.replace(segments=())
     with open_session(ingest, events, exposures, engine=engine) as session:
+        refuse_unsupported(experiment, session.engine.dialect)
         times = aggregation.event_times(session.engine, session.logs, now(), None)
         fingerprint = data_fingerprint(session, {"events": events, "exposures": exposures},
                                        (times.first_event, times.last_event))

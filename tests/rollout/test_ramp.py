@@ -261,7 +261,7 @@ MINIMAL = {"experiment": {"name": "exp", "control": "control"},
 
 @pytest.mark.parametrize("rollout, expected", [
     ({"kind": "canary"}, "kind == 'canary' is not available yet"),
-    ({"kind": "version"}, "kind == 'version' is not available yet"),
+    ({"kind": "version"}, "[rollout] new == None"),
     ({"kind": "ramp"}, "give exactly one of `stages`"),
     ({"kind": "ramp", "stage_column": "stage", "stages": [{"start": "2026-01-05T00:00:00Z", "share": 0.1}]},
      "give exactly one of `stages`"),
