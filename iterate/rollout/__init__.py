@@ -1,7 +1,7 @@
 """Rollouts: judge an increment while it reaches users, and say ``advance``, ``hold``,
 ``rollback`` or ``invalid`` (exit codes 0, 11, 10, 13).
 
-The one kind available now is the **staged ramp** (``[rollout] kind = "ramp"``): a feature flag
+The first kind is the **staged ramp** (``[rollout] kind = "ramp"``): a feature flag
 ramps 1% -> 5% -> 25% -> 50% of the units, from a schedule of stages (``[rollout] stages``, each
 with its start and the treatment's share) or from a column of the exposures log
 (``[rollout] stage_column``). Units first exposed in a stage are compared with the control units
@@ -10,7 +10,12 @@ shares of all units), so a changing allocation with a baseline that drifts does 
 (Simpson's paradox; :mod:`iterate.rollout.estimates`), and it is anytime-valid, so the ramp may be
 checked after every batch of data.
 
-The verdict (:mod:`iterate.rollout.decision`), rules in order:
+A **new app version** (``[rollout] kind = "version"``) is not randomized: users update on their
+own. It is judged by a difference-in-differences on per-unit pre/post values over the same
+calendar days, with a pre-trend check that refuses ``advance`` and an overlap check, and every
+output says *observational* (:mod:`iterate.rollout.version`).
+
+The ramp's verdict (:mod:`iterate.rollout.decision`), rules in order:
 
 - ``invalid``: an error-level check fails: the sample ratio of a stage against its planned share
   (anytime-valid), units exposed to several variants, a pre-exposure imbalance within a stage;

@@ -291,3 +291,28 @@ def test_the_standardized_mean_difference_is_stuarts():
     smd = standardized_mean_difference(Moments(a.size, a.mean(), a.var(ddof=1)), Moments(b.size, b.mean(), b.var(ddof=1)))
     assert smd == pytest.approx((b.mean() - a.mean()) / math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2), rel=1e-12)
     assert standardized_mean_difference(Moments(0, 0.0, 0.0), Moments(3, 1.0, 1.0)) is None
+
+
+def test_the_command_line_judges_a_new_version_with_its_exit_codes(no_effect, harmful):
+    from click.testing import CliRunner
+
+    from iterate.cli import main
+
+    for (folder, *_), code in ((no_effect, 0), (harmful, 10)):
+        printed = CliRunner().invoke(main, ["rollout", str(folder / "experiment.toml"), "--format", "json"])
+        assert printed.exit_code == code, printed.output
+        report = json.loads(printed.output)
+        assert (report["rollout"], report["observational"]) == ("version", True)
+
+
+def test_the_readme_example_is_a_valid_config():
+    import tomllib
+    from pathlib import Path
+
+    from iterate.config import parse_config
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Rollouts: new app versions"):]
+    block = section[section.index("```toml\n") + len("```toml\n"):section.index("```\n", section.index("```toml\n") + 8)]
+    experiment = parse_config(tomllib.loads(block))
+    assert (experiment.rollout.kind, experiment.rollout.new, experiment.rollout.pre_seconds) == ("version", "5.2.0", 7 * 86400)
