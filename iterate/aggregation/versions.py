@@ -175,8 +175,8 @@ def refuse_unsupported(experiment: Experiment, dialect: Any) -> None:
     vocabulary = _WindowSql(experiment, Parameters(dialect))
     window = 'e."timestamp" IS NOT NULL'
     problems = [f"[[metrics]] {metric.name}: type = \"{metric.type}\" is not available for a new app version yet; "
-                "use a metric whose per-unit value is a window's total or whether an event happened (count, mean, "
-                "proportion, active_days)" for metric in experiment.metrics
+                "use a metric whose per-unit value is a window's total or whether an event happened (not a ratio "
+                "of two totals, a time to an event, a retention day or a quantile)" for metric in experiment.metrics
                 if _window_value(metric, vocabulary, window) is None]
     problems += [f"[[metrics]] {metric.name}: `cap` is not applied to a new app version's windows yet; remove it"
                  for metric in experiment.metrics if metric.cap is not None]

@@ -276,7 +276,7 @@ def test_a_ratio_metric_is_refused_with_the_kinds_that_work(tmp_path):
     with pytest.raises(ConfigError) as error:
         iterate.rollout(version_config(tmp_path, metrics=[GUARDRAIL, ratio, capped]))
     assert "per_session: type = \"ratio\" is not available for a new app version" in str(error.value)
-    assert "count, mean, proportion" in str(error.value)
+    assert "a window's total or whether an event happened" in str(error.value)
     assert "capped: `cap` is not applied" in str(error.value)
     with pytest.raises(ConfigError, match="per_session"):  # refused before any window is found, too
         iterate.rollout(version_config(tmp_path, metrics=[ratio], as_of=START + timedelta(days=3)))
