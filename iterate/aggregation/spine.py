@@ -88,6 +88,11 @@ def first_exposure(engine: Engine, experiment: Experiment, logs: PreparedLogs) -
                                  exposure_filter=exposure_filter)).first()[0]
 
 
+def exposure_filter(experiment: Experiment, logs: PreparedLogs, parameters: Parameters) -> str:
+    """The WHERE selecting the experiment's exposures: experiment name, exposure event, as-of, unit filters."""
+    return _exposure_filter(experiment, logs, parameters)
+
+
 def _exposure_filter(experiment: Experiment, logs: PreparedLogs, parameters: Parameters) -> str:
     """The WHERE selecting the experiment's exposures: experiment name, exposure event, as-of, unit filters."""
     filters = []

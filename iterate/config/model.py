@@ -224,15 +224,23 @@ class Rollout:
     """The ``[rollout]`` table: the experiment is a rollout judged by ``iterate.rollout``.
 
     Attributes:
-        kind: ``"ramp"`` (a staged ramp) or ``"canary"`` (canary against baseline over fixed
-            intervals; ``"version"`` is not available yet).
+        kind: ``"ramp"`` (a staged ramp), ``"canary"`` (canary against baseline over fixed
+            intervals) or ``"version"`` (a new app version that users install on their own:
+            observational, difference-in-differences).
         stages: The ramp's schedule, starts strictly increasing, shares in (0, 1] non-decreasing; a
             unit's stage is the one whose ``[start, next start)`` holds its first exposure.
         stage_column: Instead of ``stages``: a column of the exposures log naming each unit's stage
             (its value at the unit's first exposure).
         on_no_data: What a metric without data, or a current stage with too few units, gives:
             ``"hold"`` (default) or ``"rollback"``.
-        min_units_per_stage: Below this many units in an arm of the current stage, the ramp cannot advance.
+        min_units_per_stage: Below this many units in an arm of the current stage, the ramp cannot advance
+            (with ``kind = "version"``: below this many updaters or comparison units).
+        new: ``kind = "version"``: the new version's value in the exposures' ``variant`` column (which
+            holds each unit's app version; its ``timestamp`` the first time the unit is seen on it).
+        pre_period: ``kind = "version"``: each unit's window before its update day (default ``"7d"``).
+        post_period: ``kind = "version"``: the window after its update day (default ``"7d"``).
+        max_pretrend_p: ``kind = "version"``: a pre-trend test p-value below this (default 0.05) says
+            the trends of updaters and comparison units differ before the update: no ``advance``.
         interval: Canary: the length of the intervals compared (``"10m"``); a unit belongs to the
             interval of its first exposure, intervals aligned on the clock (multiples of the length
             since 1970-01-01T00:00:00Z).
@@ -266,6 +274,26 @@ class Rollout:
     def score_thresholds(self) -> dict[str, float]:
         """The canary's ``{"pass": ..., "marginal": ...}``, Spinnaker's 95 and 75 where not given."""
         return {"pass": 95.0, "marginal": 75.0, **{key: float(value) for key, value in self.thresholds.items()}}
+
+    new: str | None = None
+    pre_period: str | None = None
+    post_period: str | None = None
+    max_pretrend_p: float | None = None
+
+    @property
+    def pre_seconds(self) -> float:
+        """``pre_period`` in seconds (7 days when not given)."""
+        return parse_duration(self.pre_period or "7d")
+
+    @property
+    def post_seconds(self) -> float:
+        """``post_period`` in seconds (7 days when not given)."""
+        return parse_duration(self.post_period or "7d")
+
+    @property
+    def pretrend_threshold(self) -> float:
+        """``max_pretrend_p`` (0.05 when not given)."""
+        return 0.05 if self.max_pretrend_p is None else self.max_pretrend_p
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,26 +569,28 @@ def history_problems(history: History, metrics: tuple[Metric, ...]) -> list[str]
     return problems
 
 
-_LATER_ROLLOUTS = ("version",)
 _CANARY_KEYS = ("interval", "canary", "group_weights", "thresholds", "min_units_per_interval")
 _METRIC_CANARY_KEYS = ("critical", "group", "tolerance")
+_VERSION_KEYS = ("new", "pre_period", "post_period", "max_pretrend_p")
+_RAMP_KEYS = ("stages", "stage_column")
 
 
 def rollout_problems(rollout: Rollout) -> list[str]:
     """Every problem of the ``[rollout]`` table, each naming the key and the fix."""
-    if rollout.kind in _LATER_ROLLOUTS:
-        return [f"[rollout] kind == {rollout.kind!r} is not available yet; the kinds now are \"ramp\" "
-                "(a staged ramp: stages or stage_column) and \"canary\" (canary against baseline over intervals)"]
-    problems = _choice_problem("[rollout]", "kind", rollout.kind, ("ramp", "canary"))
+    problems = _choice_problem("[rollout]", "kind", rollout.kind, ("ramp", "canary", "version"))
     problems += _choice_problem("[rollout]", "on_no_data", rollout.on_no_data, get_args(OnNoData))
     if rollout.kind == "canary":
         return problems + _canary_problems(rollout)
     defaults = Rollout()
-    problems += [f"[rollout] {key} applies to kind = \"canary\"; remove it from a ramp, or set kind = \"canary\""
+    problems += [f"[rollout] {key} applies to kind = \"canary\"; remove it, or set kind = \"canary\""
                  for key in _CANARY_KEYS if getattr(rollout, key) != getattr(defaults, key)]
     minimum = rollout.min_units_per_stage
     if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 2:
         problems.append(f"[rollout] min_units_per_stage == {minimum!r}, must be a whole number >= 2, such as 100")
+    if rollout.kind == "version":
+        return problems + _version_problems(rollout)
+    problems += [f"[rollout] `{key}` only applies to kind = \"version\"; remove it or set kind = \"version\""
+                 for key in _VERSION_KEYS if getattr(rollout, key) is not None]
     if rollout.stage_column is not None and (not isinstance(rollout.stage_column, str) or not rollout.stage_column):
         problems.append(f"[rollout] stage_column == {rollout.stage_column!r}, must be a column name of the exposures log")
     if not isinstance(rollout.stages, tuple):
@@ -586,6 +616,8 @@ def _canary_problems(rollout: Rollout) -> list[str]:
     if rollout.stages or rollout.stage_column is not None:
         problems.append("[rollout] stages / stage_column apply to kind = \"ramp\"; a canary is judged over "
                         "[rollout] interval instead: remove them")
+    problems += [f"[rollout] `{key}` only applies to kind = \"version\"; remove it from a canary"
+                 for key in _VERSION_KEYS if getattr(rollout, key) is not None]
     if rollout.min_units_per_stage != Rollout().min_units_per_stage:
         problems.append("[rollout] min_units_per_stage applies to kind = \"ramp\"; a canary uses min_units_per_interval")
     minimum = rollout.min_units_per_interval
@@ -638,6 +670,29 @@ def canary_metric_problems(experiment: Experiment) -> list[str]:
                      "group a weight" for group in sorted(groups - set(weights))]
         problems += [f"[rollout] group_weights names `{group}`, which no metric is in{nearest(group, sorted(groups))}"
                      for group in weights if group not in groups]
+    return problems
+
+
+def _version_problems(rollout: Rollout) -> list[str]:
+    """Problems of a new app version's keys: ``new`` given, the periods durations, the threshold a
+    probability, and no ramp keys."""
+    problems = [f"[rollout] `{key}` only applies to kind = \"ramp\"; a new app version has no schedule: remove it"
+                for key in _RAMP_KEYS if getattr(rollout, key) not in (None, ())]
+    if not isinstance(rollout.new, str) or not rollout.new:
+        problems.append(f"[rollout] new == {rollout.new!r}: name the new version, as its value in the exposures' "
+                        "variant column, such as new = \"5.2.0\"")
+    for key in ("pre_period", "post_period"):
+        value = getattr(rollout, key)
+        try:
+            seconds = None if value is None else parse_duration(value)
+        except ValueError:
+            problems.append(f"[rollout] {key} == {value!r}, must be a duration like \"7d\" or \"36h\"")
+            continue
+        if seconds is not None and seconds <= 0:
+            problems.append(f"[rollout] {key} == {value!r}, must be longer than 0, such as \"7d\"")
+    if rollout.max_pretrend_p is not None and (not _is_number(rollout.max_pretrend_p)
+                                               or not 0 < rollout.max_pretrend_p < 1):
+        problems.append(f"[rollout] max_pretrend_p == {rollout.max_pretrend_p!r}, must be in (0, 1), such as 0.05")
     return problems
 
 

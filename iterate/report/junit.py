@@ -123,6 +123,8 @@ def _rollout(report: Row) -> tuple[list[tuple[str, Any]], list[ET.Element]]:
         ("rollout", report["rollout"]), ("verdict", report["verdict"]), ("exit_code", report["exit_code"]),
         ("control", report["control"]), ("alpha", report["alpha"]),
     ]
+    if report.get("observational"):
+        properties.append(("observational", "true (not randomized: difference-in-differences)"))
     if report["current_stage"] is not None:
         properties.append(("current_stage", report["current_stage"]))
     if report.get("canary"):

@@ -130,13 +130,15 @@ def _rollout(report: Row) -> list[str]:
     """A rollout: verdict of the ramp's next step, why, checks, stages, pooled (stratified,
     anytime-valid) metrics, the naive pooled effects beside them, each stage's, the trace."""
     current = f", current stage {escape(report['current_stage'])}" if report["current_stage"] is not None else ""
+    observational = report.get("observational", False)
+    kind = escape(report["rollout"]) + (", observational: not randomized" if observational else "")
     lines = [f"## {wording.VERDICT_LABELS[report['verdict']]}: {escape(report['experiment'])} "
-             f"({escape(report['rollout'])}{current}; verdict {report['verdict']}, exit code {report['exit_code']})", ""]
+             f"({kind}{current}; verdict {report['verdict']}, exit code {report['exit_code']})", ""]
     if (score := wording.canary_score(report)) is not None:
         lines += [f"**{escape(score)}**", ""]
     lines += ["### Why", "", *(f"- {_reason(reason)}" for reason in report["reasons"]), ""]
     lines += _checks(report["checks"])
-    lines += ["### Stages", "", *table(
+    lines += [] if observational else ["### Stages", "", *table(
         ["stage", "start", "end", "planned share", "observed share", "units", "verdict"],
         [[escape(stage["stage"]), _moment(stage["start"]), _moment(stage["end"]),
           wording.percent(stage["planned_share"], 1, signed=False),
@@ -144,16 +146,18 @@ def _rollout(report: Row) -> list[str]:
           ", ".join(f"{escape(variant)} {count:,}" for variant, count in stage["units"].items()) or "none",
           stage["verdict"]] for stage in report["stages"]]), ""]
     if report["metrics"]:
-        caption = (f"### {wording.CANARY_METRICS}" if report.get("canary") else
-                   f"### Metrics (pooled over the stages, stratified; anytime-valid at alpha = {report['alpha']})")
-        lines += [caption, "",
+        heading = (f"### Metrics (difference-in-differences, observational; alpha = {report['alpha']})" if observational
+                   else f"### {wording.CANARY_METRICS}" if report.get("canary")
+                   else f"### Metrics (pooled over the stages, stratified; anytime-valid at alpha = {report['alpha']})")
+        lines += [heading, "",
                   *_metric_table(report["metrics"]), ""]
         lines += [f"- {note}" for note in _metric_notes(report)]
         lines += [""] if lines[-1] else []
     if report["naive_metrics"]:
-        lines += _collapsed("Naive pooled effects (not stratified by stage: biased when allocation and baseline "
-                            "change together)", table(
-            ["metric", "variant", "naive effect", "stratified effect"],
+        lines += _collapsed("Naive post-period effects (updaters against comparison units: biased by self-selection)"
+                            if observational else "Naive pooled effects (not stratified by stage: biased when "
+                            "allocation and baseline change together)", table(
+            ["metric", "variant", "naive effect", "adjusted effect" if observational else "stratified effect"],
             [[escape(naive["name"]), escape(naive["variant"]), wording.number(naive["effect"], signed=True),
               wording.number(pooled["effect"], signed=True)]
              for naive, pooled in zip(report["naive_metrics"], report["metrics"])]))

@@ -81,8 +81,10 @@ def _rollout(report: Row, *, color: bool) -> str:
     label, code = _VERDICT_LINE[report["verdict"]]
     headline = f"\x1b[1;{code}m{label}\x1b[0m" if color else label
     current = report["current_stage"]
+    observational = report.get("observational", False)
+    kind = f"{report['rollout']}, observational: not randomized" if observational else report["rollout"]
     lines = [
-        f"{report['experiment']} ({report['rollout']}): {headline}  (exit code {report['exit_code']})"
+        f"{report['experiment']} ({kind}): {headline}  (exit code {report['exit_code']})"
         + (f"; current stage {current}" if current is not None else ""),
         *([score, ""] if (score := wording.canary_score(report)) else [""]),
         "Why:",
@@ -91,21 +93,24 @@ def _rollout(report: Row, *, color: bool) -> str:
         "Checks:",
         *(f"  {_CHECK_MARK[(check['passed'], check['severity'])]} {check['message']}" for check in report["checks"]),
         "",
-        "Stages (units by their first exposure; verdict: judged on the data up to the stage's end):",
-        "",
-        _stage_table(report["stages"]),
-        "",
-        wording.CANARY_METRICS + ":" if report.get("canary") else
-        f"Pooled over the stages (stratified by stage, anytime-valid at alpha = {report['alpha']}: valid however "
-        "often the ramp is checked):",
-        "",
-        _metric_table(report["metrics"]),
     ]
+    if not observational:
+        lines += ["Stages (units by their first exposure; verdict: judged on the data up to the stage's end):", "",
+                  _stage_table(report["stages"]), "",
+                  wording.CANARY_METRICS + ":" if report.get("canary") else
+                  f"Pooled over the stages (stratified by stage, anytime-valid at alpha = {report['alpha']}: valid "
+                  "however often the ramp is checked):"]
+    else:
+        lines.append(f"Difference-in-differences (observational; updaters' post - pre change against comparison "
+                     f"units' over the same days; alpha = {report['alpha']}):")
+    lines += ["", _metric_table(report["metrics"])]
     lines += _decision_inputs(report)
     if report["naive_metrics"]:
-        lines += ["", "Naive pooled effects (not stratified: biased when the allocation and the baseline change "
-                  "together; for comparison only):", "",
-                  _table(("metric", "variant", "effect", "stratified effect"),
+        title = ("Naive post-period effects (updaters against comparison units: biased by self-selection; for "
+                 "comparison only):" if observational else "Naive pooled effects (not stratified: biased when the "
+                 "allocation and the baseline change together; for comparison only):")
+        lines += ["", title, "",
+                  _table(("metric", "variant", "effect", "adjusted effect" if observational else "stratified effect"),
                          [(naive["name"], naive["variant"], wording.number(naive["effect"], signed=True),
                            wording.number(pooled["effect"], signed=True))
                           for naive, pooled in zip(report["naive_metrics"], report["metrics"])])]

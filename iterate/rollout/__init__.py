@@ -16,6 +16,11 @@ baseline, with Mann-Whitney and a tolerance, a weighted score with pass / margin
 thresholds, and the anytime-valid event-rate test of count metrics beside it
 (:mod:`iterate.rollout.canary_decision`).
 
+A **new app version** (``[rollout] kind = "version"``) is not randomized: users update on their
+own. It is judged by a difference-in-differences on per-unit pre/post values over the same
+calendar days, with a pre-trend check that refuses ``advance`` and an overlap check, and every
+output says *observational* (:mod:`iterate.rollout.version`).
+
 The ramp's verdict (:mod:`iterate.rollout.decision`), rules in order:
 
 - ``invalid``: an error-level check fails: the sample ratio of a stage against its planned share
@@ -75,7 +80,7 @@ def rollout(
         DataError: a log is unreadable or breaks the data contract.
     """
     from iterate.provenance import provenance
-    from iterate.rollout import canary, ramp
+    from iterate.rollout import canary, ramp, version
     from iterate.session import resolve
 
     generated_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -84,7 +89,7 @@ def rollout(
         raise ConfigError(f"{experiment.name} has no [rollout] table: add one, such as\n"
                           "[rollout]\nkind = \"ramp\"\nstages = [{ start = 2026-01-05T00:00:00Z, share = 0.01 }, "
                           "{ start = 2026-01-06T00:00:00Z, share = 0.05 }]\n(or analyze it with iterate analyze)")
-    judge = canary.judge if experiment.rollout.kind == "canary" else ramp.judge
+    judge = {"canary": canary.judge, "version": version.judge}.get(experiment.rollout.kind, ramp.judge)
     result, fingerprint = judge(experiment, events, exposures, engine)
     return replace(result, provenance=provenance(experiment, fingerprint, generated_at))
 

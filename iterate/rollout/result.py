@@ -55,7 +55,7 @@ class RolloutResult:
 
     Attributes:
         experiment: Experiment name.
-        kind: The rollout's kind (``"ramp"`` or ``"canary"``; a canary's stages are its intervals).
+        kind: The rollout's kind (``"ramp"``, ``"canary"`` (its stages are its intervals) or ``"version"``).
         verdict: ``advance``, ``hold``, ``rollback`` or ``invalid``.
         reasons: Rules that fired, most decisive first, and what is missing for ``advance``.
         checks: Data-quality checks with their numbers (sample ratio per stage, ...).
@@ -73,6 +73,8 @@ class RolloutResult:
         provenance: Config hash, version, time of the run and data fingerprint.
         canary: A canary's score, thresholds, rules, per-metric comparisons, event-rate tests and
             interval values (``None`` for other kinds; the document's ``canary`` key only then).
+        observational: The comparison is not randomized (a new app version users install on their
+            own): every output says so.
     """
 
     report_kind: ClassVar[str] = "rollout"
@@ -92,6 +94,7 @@ class RolloutResult:
     control: str
     provenance: Provenance | None = None
     canary: CanaryJudgement | None = None
+    observational: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -132,6 +135,7 @@ class RolloutResult:
             "schema_version": SCHEMA_VERSION,
             "kind": self.report_kind,
             "rollout": self.kind,
+            "observational": self.observational,
             "experiment": self.experiment,
             "verdict": self.verdict,
             "exit_code": self.exit_code,

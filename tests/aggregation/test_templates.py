@@ -101,6 +101,13 @@ def test_every_template_renders_and_runs(tmp_path):
     canary = iterate.load_config(config).replace(rollout=Rollout(kind="canary", interval="1h", canary="treatment"))
     assert sum(sum(stage.units.values()) for stage in iterate.rollout(canary, engine=engine).stages) == len(exposures)
 
+    versions = pl.concat([exposures.with_columns(pl.lit("1.0").alias("variant"), pl.lit(at(hours=-48)).alias("timestamp")),
+                          exposures.head(10).with_columns(pl.lit("2.0").alias("variant"), pl.lit(at(days=2)).alias("timestamp"))])
+    version = iterate.load_config(config).replace(
+        metrics=(iterate.Metric(name="views", type="count", event="view"),), exposure_event=None, as_of=at(days=5),
+        rollout=Rollout(kind="version", new="2.0", pre_period="1d", post_period="1d", min_units_per_stage=2))
+    assert iterate.rollout(version, events=events, exposures=versions, engine=engine).metric_results[0].n_treatment == 10
+
     plan = iterate.plan(iterate.load_config(config).replace(window="1d"), days=3, baseline_days=4, engine=engine)
     assert plan.metrics and plan.units_per_arm > 0
 

@@ -261,7 +261,7 @@ MINIMAL = {"experiment": {"name": "exp", "control": "control"},
 
 @pytest.mark.parametrize("rollout, expected", [
     ({"kind": "canary"}, "[rollout] interval is missing"),
-    ({"kind": "version"}, "kind == 'version' is not available yet"),
+    ({"kind": "version"}, "[rollout] new == None"),
     ({"kind": "ramp"}, "give exactly one of `stages`"),
     ({"kind": "ramp", "stage_column": "stage", "stages": [{"start": "2026-01-05T00:00:00Z", "share": 0.1}]},
      "give exactly one of `stages`"),
@@ -291,8 +291,10 @@ def test_rollout_refuses_what_it_cannot_judge(tmp_path):
     quantile = [{"name": "p90", "type": "quantile", "event": "purchase", "value": "value", "quantile": 0.9}]
     with pytest.raises(ConfigError, match="not available in a ramp yet"):
         iterate.rollout(ramp_config(tmp_path, metrics=quantile))
-    with pytest.raises(ConfigError, match="not available yet"):
+    with pytest.raises(ConfigError, match=r"\[rollout\] new == None: name the new version"):
         iterate.rollout(ramp_config(tmp_path, rollout={"kind": "version"}))
+    with pytest.raises(ConfigError, match=r"kind == 'rampe', must be one of ramp, canary, version"):
+        iterate.rollout(ramp_config(tmp_path, rollout={"kind": "rampe", "stages": SCHEDULE}))
     missing_column = ramp_config(tmp_path, rollout={"kind": "ramp", "stage_column": "phase"})
     with pytest.raises(iterate.DataError, match=r"exposures log has no column `phase` \(\[rollout\] stage_column\)"):
         iterate.rollout(missing_column)
