@@ -15,6 +15,8 @@ from iterate.result import SCHEMA_VERSION, Check, MetricResult, Reason, TraceSte
 if TYPE_CHECKING:
     import polars as pl
 
+    from iterate.rollout.event_rates import RateRegressionTest
+
     from iterate.provenance import Provenance
 
 RolloutVerdict = Literal["advance", "hold", "rollback", "invalid"]
@@ -68,6 +70,9 @@ class RolloutResult:
         decision_trace: Every rule evaluated, in order, with its numbers.
         alpha: Significance level.
         control: The control variant.
+        rate_tests: The anytime-valid event-rate test of each event-rate metric (crashes per
+            user-hour) and treatment variant, stratified by stage
+            (:class:`iterate.rollout.event_rates.RateRegressionTest`); a regression rolls back.
         provenance: Config hash, version, time of the run and data fingerprint.
     """
 
@@ -87,6 +92,7 @@ class RolloutResult:
     alpha: float
     control: str
     provenance: Provenance | None = None
+    rate_tests: tuple[RateRegressionTest, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -140,6 +146,7 @@ class RolloutResult:
             "naive_metrics": [asdict(row) for row in self.naive_results],
             "stage_metrics": [asdict(row) for row in self.stage_results],
             "decision_trace": [asdict(step) for step in self.decision_trace],
+            "rate_tests": [asdict(rate) for rate in self.rate_tests],
         }
         if self.provenance is not None:
             document["provenance"] = self.provenance.as_document()
