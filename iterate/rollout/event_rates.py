@@ -101,7 +101,9 @@ def describe(rate: RateRegressionTest) -> str:
     if test.status != "ok":
         return f"no rate test yet ({test.message})"
     ratio = "n/a (no control event)" if test.rate_ratio is None else f"{test.rate_ratio:.3g}"
-    return (f"rate ratio {ratio} ({1 - test.alpha:.0%} anytime-valid interval {test.ci_low:.3g} to {test.ci_high:.3g}), "
+    interval = ("empty: the stages' ratios disagree" if test.ci_low is None
+                else f"{test.ci_low:.3g} to {test.ci_high:.3g}")
+    return (f"rate ratio {ratio} ({1 - test.alpha:.0%} anytime-valid interval {interval}), "
             f"{test.treatment_events:,} treatment events in {test.treatment_exposure:,.1f} h against "
             f"{test.control_events:,} in {test.control_exposure:,.1f} h, log Bayes factor {test.log_bayes_factor:.3g}, "
             f"anytime-valid p = {test.p_value:.3g} ({test.alternative}, stratified over {len(rate.stages)} stage(s))")

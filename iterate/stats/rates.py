@@ -388,7 +388,9 @@ class StratifiedRateTest:
         rate_ratio: The Mantel-Haenszel common rate ratio ``sum_s x_Ts t_Cs / T_s / sum_s x_Cs t_Ts / T_s``
             (``T_s = t_Cs + t_Ts``; Greenland & Robins 1985, "Estimation of a common effect parameter
             from sparse follow-up data", Biometrics 41, eq. 4), ``None`` without control events.
-        ci_low: Lower end of the anytime-valid ``1 - alpha`` confidence sequence of the common ratio.
+        ci_low: Lower end of the anytime-valid ``1 - alpha`` confidence sequence of the common ratio;
+            ``None`` (with ``ci_high``) when the set is empty: the strata's ratios disagree so much
+            that no common ratio is compatible with all of them.
         ci_high: Upper end of it (``inf`` while no stratum has a control event).
         log_bayes_factor: Sum of the strata's ``log BF`` (one-sided ``log BF_+`` unless two-sided).
         stratum_log_bayes_factors: Each stratum's ``log BF`` (0 for a stratum without evidence).
@@ -498,7 +500,7 @@ def stratified_rate_test(
     p_value = _p_value(log_bf)
     rejected = p_value <= alpha
     ratio = _mantel_haenszel_ratio(informative)
-    ci_low, ci_high = _common_ratio_confidence_sequence(informative, null_ratio, concentration, alpha)
+    ci_low, ci_high = _common_ratio_confidence_sequence(informative, null_ratio, concentration, alpha) or (None, None)
     higher = ratio is None or ratio > 1.0
     return StratifiedRateTest(
         status="ok", message=None, rate_ratio=ratio, ci_low=ci_low, ci_high=ci_high, log_bayes_factor=log_bf,
@@ -515,13 +517,14 @@ def _mantel_haenszel_ratio(strata: Sequence[tuple[int, float, int, float]]) -> f
 
 
 def _common_ratio_confidence_sequence(strata: Sequence[tuple[int, float, int, float]], null_ratio: float,
-                                      concentration: float, alpha: float) -> tuple[float, float]:
+                                      concentration: float, alpha: float) -> tuple[float, float] | None:
     """``{theta : sum_s [log L_s(p_s(theta)) - log m_s] > log alpha}``, ``logit p_s = log theta + log r_s``.
 
     The excess is concave in ``lam = log theta``; it tends to ``-level > 0`` where every event is
     on the side the ratio goes to (no treatment event as ``lam -> -inf``), so that end is 0 (or
     infinite); each finite end is bracketed by doubling a step from a point inside and solved by
-    Brent's method."""
+    Brent's method. Unlike one stratum's, the set can be empty (``None``): when the strata's
+    ratios disagree, no common ratio keeps the product of their Bayes factors below ``1 / alpha``."""
     from scipy.optimize import brentq
 
     terms = []
@@ -552,6 +555,8 @@ def _common_ratio_confidence_sequence(strata: Sequence[tuple[int, float, int, fl
         while slope(high) >= 0:
             high += 2.0 * (1.0 + abs(high))
         inside = brentq(slope, low, high, xtol=1e-14, rtol=1e-13)
+        if excess(inside) <= 0:
+            return None
     ends = []
     for direction, unbounded in ((-1.0, no_treatment), (1.0, no_control)):
         if unbounded:
