@@ -5,8 +5,8 @@
 - only ``iterate/engines`` imports an engine's library (DuckDB; PySpark later);
 - only ``iterate/metrics`` (and config parsing) knows metric type names: no other module compares
   anything with a type name, branches on ``.type`` or keys a table by type names;
-- a metric kind is one module and one registry line: the newest kind, ``active_days``, is named in
-  code nowhere else.
+- a metric kind is one module and one registry line: the newest kinds, ``active_days`` and
+  ``event_rate``, are named in code nowhere else.
 """
 
 from __future__ import annotations
@@ -121,8 +121,11 @@ def test_the_branch_detector_finds_branches(tmp_path):
         "line 2", "line 2", "line 4", "line 4", "line 6", "line 8"]
 
 
-@pytest.mark.parametrize("spelling", ["active_days", "ACTIVE_DAYS", "ActiveDays"])
-def test_the_newest_kind_is_one_module_and_one_registry_line(spelling):
+@pytest.mark.parametrize(("spelling", "module"), [
+    ("active_days", "active_days"), ("ACTIVE_DAYS", "active_days"), ("ActiveDays", "active_days"),
+    ("event_rate", "event_rate"), ("EVENT_RATE", "event_rate"), ("EventRate", "event_rate"),
+])
+def test_the_newest_kind_is_one_module_and_one_registry_line(spelling, module):
     mentions = []
     for path in _modules():
         tree = ast.parse(path.read_text())
@@ -134,5 +137,5 @@ def test_the_newest_kind_is_one_module_and_one_registry_line(spelling):
                            getattr(node, "name", None), getattr(node, "attr", None))]
         if constants or identifiers:
             mentions.append(_relative(path))
-    assert set(mentions) <= {"iterate/metrics/__init__.py", "iterate/metrics/active_days.py"}, mentions
-    assert "iterate/metrics/active_days.py" in mentions
+    assert set(mentions) <= {"iterate/metrics/__init__.py", f"iterate/metrics/{module}.py"}, mentions
+    assert f"iterate/metrics/{module}.py" in mentions

@@ -136,6 +136,16 @@ class _UnitSql:
         observable = f'x."window_start" + {self.dialect.seconds(bind(float(end)))} <= {bind(self.data_end)}'
         return f"CASE WHEN {observable} THEN {value} END"
 
+    def exposure_hours(self, metric: Metric) -> str:
+        if self.data_end is None:
+            return "CAST(NULL AS DOUBLE)"
+        time, bind, epoch = metric_range(metric, self.experiment), self.parameters.bind, self.dialect.epoch_seconds
+        window_start = epoch(_WINDOW_START)
+        start = window_start if not time.start else f"{window_start} + {bind(float(time.start))}"
+        data_end = epoch(bind(self.data_end))
+        stop = data_end if time.end is None else f"least({window_start} + {bind(float(time.end))}, {data_end})"
+        return f"greatest({stop} - ({start}), 0) / 3600.0"
+
 
 class _MetricsQuery:
     """Builder of the unit-metrics query: per-unit aggregates, values, caps and moments."""

@@ -101,7 +101,8 @@ class Metric:
             sums, delta method), ``quantile`` (the ``quantile`` of event values, clustered by
             unit), ``retention`` (unit active within ``days`` after exposure), ``time_to_event``
             (hours from window start to the unit's first ``event``, among units that did it),
-            ``active_days`` (distinct UTC dates with the event in the window).
+            ``active_days`` (distinct UTC dates with the event in the window), ``event_rate``
+            (events per exposure hour in the window, cut at the data end).
         event: Event name (all types but ``ratio``).
         value: Numeric column of the events log (``mean``, ``quantile``).
         role: ``success``, ``guardrail`` or ``deterioration``.

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from iterate.metrics.active_days import ACTIVE_DAYS
 from iterate.metrics.base import DAY, EventRange, MetricKind, UnitSql, UnitValue
 from iterate.metrics.count import COUNT
+from iterate.metrics.event_rate import EVENT_RATE
 from iterate.metrics.mean import MEAN
 from iterate.metrics.proportion import PROPORTION
 from iterate.metrics.quantile import QUANTILE
@@ -32,7 +33,7 @@ __all__ = ["DAY", "METRIC_KINDS", "EventRange", "MetricKind", "UnitSql", "UnitVa
 
 METRIC_KINDS: Mapping[str, MetricKind] = {
     kind.name: kind
-    for kind in (PROPORTION, MEAN, COUNT, RATIO, QUANTILE, RETENTION, TIME_TO_EVENT, ACTIVE_DAYS)
+    for kind in (PROPORTION, MEAN, COUNT, RATIO, QUANTILE, RETENTION, TIME_TO_EVENT, ACTIVE_DAYS, EVENT_RATE)
 }
 """Every metric kind by its ``type`` name, in the order the documentation lists them."""
 

@@ -70,6 +70,12 @@ class UnitSql(Protocol):
         """Value: ``value`` for units whose window start + ``end`` seconds is within the data,
         null for the others (and for all units when the data end is unknown)."""
 
+    def exposure_hours(self, metric: Metric) -> str:
+        """Value: the unit's exposure time in hours, over the metric's event range
+        (:meth:`MetricKind.event_range`: its window, else the experiment's) cut at the data end
+        (the as-of time, else the last event); 0 when the range starts after the data end, null
+        for every unit when the data end is unknown."""
+
 
 class MetricKind:
     """One ``type`` of metric. Subclasses set the class attributes and override what differs.
@@ -85,6 +91,10 @@ class MetricKind:
         event_count: Per-unit values count events (``count``): a canary also tests them as a rate
             per unit with the anytime-valid rate test.
         plannable: ``iterate plan`` can size it from a baseline period.
+        counting_process: The numerator is a count of events and the denominator an exposure time
+            (a rate per unit of exposure): the arms' sums are counts and exposures of a Poisson
+            process, so rollouts also judge the metric with the anytime-valid rate test
+            (:func:`iterate.stats.rates.sequential_rate_test`).
         statistics: ``iterate.stats`` modules its test needs beyond the plain tests, imported in
             the background while the engine works.
     """
@@ -97,6 +107,7 @@ class MetricKind:
     per_unit: ClassVar[bool] = True
     event_count: ClassVar[bool] = False
     plannable: ClassVar[bool] = True
+    counting_process: ClassVar[bool] = False
     statistics: ClassVar[tuple[str, ...]] = ()
 
     def problems(self, metric: Metric, where: str) -> list[str]:

@@ -5,6 +5,10 @@ of the current stage, with the trace of every rule evaluated (rules in this orde
    share, units exposed to several variants, a pre-exposure imbalance within a stage) -> ``invalid``;
 2. ``harm``: a metric of any role shown worse on the anytime-valid stratified estimate ->
    ``rollback`` (checking after every batch is safe: the test is anytime-valid);
+   ``rate_regression``: an event-rate metric (crashes per user-hour) whose anytime-valid rate test
+   for counting processes, stratified by stage, shows a regression (p <= alpha) -> ``rollback``
+   (:mod:`iterate.rollout.event_rates`), with the rate ratio, its interval, the log Bayes factor
+   and p named;
 3. ``no_traffic``: no unit exposed, or an arm without units -> ``hold``;
 4. ``no_data``: a metric without data in the current stage (no unit with a value, no event) and
 5. ``min_units``: an arm of the current stage below ``[rollout] min_units_per_stage`` ->
@@ -28,6 +32,8 @@ from dataclasses import dataclass, replace
 # the trace steps of analyze's decision, reused so both traces read the same
 from iterate.decision import check_steps, harm_step, noninferiority_step, numbered, success_step, trace_step
 from iterate.result import Check, MetricResult, Reason, TraceStep
+from iterate.rollout import event_rates
+from iterate.rollout.event_rates import RateRegressionTest
 from iterate.rollout.result import RolloutVerdict
 
 
@@ -59,7 +65,8 @@ class RampDecision:
     trace: tuple[TraceStep, ...]
 
 
-def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: RampEvidence) -> RampDecision:
+def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: RampEvidence,
+               rate_tests: Sequence[RateRegressionTest] = ()) -> RampDecision:
     """The verdict of the ramp from its pooled rows (see the module docstring for the rules).
 
     Example:
@@ -76,9 +83,13 @@ def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: 
     harm_steps = [harm_step(row) for row in rows]
     trace += harm_steps
     worse = [row for row in rows if row.outcome == "worse"]
-    if worse:
+    trace += [_rate_step(rate) for rate in rate_tests]
+    regressions = [rate for rate in rate_tests if rate.test.regression]
+    if worse or regressions:
         reasons = tuple(Reason("harm", step.message + " on the anytime-valid estimate stratified by stage",
                                row.variant, row.name) for row, step in zip(rows, harm_steps) if row in worse)
+        reasons += tuple(Reason("rate_regression", f"{rate.role} {rate.metric} shows an event-rate regression: "
+                                f"{event_rates.describe(rate)}", rate.variant, rate.metric) for rate in regressions)
         return _decided("rollback", reasons, trace, "harm is shown")
 
     blocked = _evidence_reasons(evidence)
@@ -107,6 +118,18 @@ def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: 
                            row.variant, row.name) for row in guarded)
     return _decided("advance", reasons, trace, "no harm, every guardrail with a margin is non-inferior, and the "
                     "current stage has data and units")
+
+
+def _rate_step(rate: RateRegressionTest) -> TraceStep:
+    """The rate-regression rule on one metric: fired when the stratified rate test rejects."""
+    if rate.test.status != "ok":
+        outcome, text = "not_applicable", event_rates.describe(rate)
+    elif rate.test.regression:
+        outcome, text = "fired", f"shows a regression: {event_rates.describe(rate)}"
+    else:
+        outcome, text = "passed", f"is not shown to regress: {event_rates.describe(rate)}"
+    return trace_step("rate_regression", outcome, f"{rate.role} {rate.metric} {text}", variant=rate.variant,
+                      metric=rate.metric, alpha=rate.test.alpha, **event_rates.numbers(rate))
 
 
 def _evidence_reasons(evidence: RampEvidence) -> list[Reason]:

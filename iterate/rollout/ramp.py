@@ -22,6 +22,7 @@ from iterate.errors import ConfigError, DataError
 from iterate.result import Check, MetricResult
 from iterate.rollout.decision import RampDecision, RampEvidence, judge_ramp
 from iterate.rollout.estimates import StageGroups, cumulative_moments, naive_rows, pooled_rows, stage_rows
+from iterate.rollout.event_rates import RateRegressionTest, rate_tests
 from iterate.rollout.result import RolloutResult, StageSummary
 from iterate.session import Session, now, open_session
 
@@ -257,13 +258,15 @@ def _cumulative_no_data(experiment: Experiment, facts: _RampFacts, labels: Seque
 
 
 def _judge_up_to(experiment: Experiment, facts: _RampFacts, per_stage: Sequence[MetricResult],
-                 labels: Sequence[str]) -> tuple[list[MetricResult], RampDecision]:
-    """The pooled rows and the decision on the stages ``labels`` (the ramp judged at the last one's end)."""
+                 labels: Sequence[str]) -> tuple[list[MetricResult], list[RateRegressionTest], RampDecision]:
+    """The pooled rows, the event-rate tests and the decision on the stages ``labels`` (the ramp
+    judged at the last one's end)."""
     rows = [] if facts.no_traffic else pooled_rows(experiment, facts.variants, per_stage, labels,
                                                    _cumulative_no_data(experiment, facts, labels))
+    rates = [] if facts.no_traffic else rate_tests(experiment, facts.variants, facts.stage_groups, labels)
     stage = labels[-1] if labels else None
-    decision = judge_ramp(rows, _checks_up_to(facts.quality, labels), _stage_evidence(experiment, facts, stage))
-    return rows, decision
+    decision = judge_ramp(rows, _checks_up_to(facts.quality, labels), _stage_evidence(experiment, facts, stage), rates)
+    return rows, rates, decision
 
 
 def _result(experiment: Experiment, facts: _RampFacts) -> RolloutResult:
@@ -271,16 +274,16 @@ def _result(experiment: Experiment, facts: _RampFacts) -> RolloutResult:
     per_stage = [] if facts.no_traffic else stage_rows(experiment, facts.variants, facts.stage_groups, labels)
     summaries = []
     for position, label in enumerate(labels):
-        _, decision = _judge_up_to(experiment, facts, per_stage, labels[:position + 1])
+        _, _, decision = _judge_up_to(experiment, facts, per_stage, labels[:position + 1])
         summaries.append(_summary(experiment, facts, label, position, decision.verdict))
-    rows, decision = _judge_up_to(experiment, facts, per_stage, labels)
+    rows, rates, decision = _judge_up_to(experiment, facts, per_stage, labels)
     naive = [] if facts.no_traffic else naive_rows(experiment, facts.variants, facts.groups)
     return RolloutResult(
         experiment=experiment.name, kind=experiment.rollout.kind, verdict=decision.verdict, reasons=decision.reasons,
         checks=_checks_up_to(facts.quality, labels), stages=tuple(summaries),
         current_stage=labels[-1] if labels else None, metric_results=tuple(rows), naive_results=tuple(naive),
         stage_results=tuple(per_stage), decision_trace=decision.trace, alpha=experiment.alpha,
-        control=experiment.control,
+        control=experiment.control, rate_tests=tuple(rates),
     )
 
 

@@ -15,6 +15,8 @@ from iterate.result import SCHEMA_VERSION, Check, MetricResult, Reason, TraceSte
 if TYPE_CHECKING:
     import polars as pl
 
+    from iterate.rollout.event_rates import RateRegressionTest
+
     from iterate.provenance import Provenance
     from iterate.rollout.canary import CanaryJudgement
 
@@ -70,6 +72,9 @@ class RolloutResult:
         decision_trace: Every rule evaluated, in order, with its numbers.
         alpha: Significance level.
         control: The control variant.
+        rate_tests: The anytime-valid event-rate test of each event-rate metric (crashes per
+            user-hour) and treatment variant, stratified by stage
+            (:class:`iterate.rollout.event_rates.RateRegressionTest`); a regression rolls back.
         provenance: Config hash, version, time of the run and data fingerprint.
         canary: A canary's score, thresholds, rules, per-metric comparisons, event-rate tests and
             interval values (``None`` for other kinds; the document's ``canary`` key only then).
@@ -95,6 +100,7 @@ class RolloutResult:
     provenance: Provenance | None = None
     canary: CanaryJudgement | None = None
     observational: bool = False
+    rate_tests: tuple[RateRegressionTest, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -149,6 +155,7 @@ class RolloutResult:
             "naive_metrics": [asdict(row) for row in self.naive_results],
             "stage_metrics": [asdict(row) for row in self.stage_results],
             "decision_trace": [asdict(step) for step in self.decision_trace],
+            "rate_tests": [asdict(rate) for rate in self.rate_tests],
         }
         if self.canary is not None:
             document["canary"] = self.canary.as_document()

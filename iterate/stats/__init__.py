@@ -63,7 +63,15 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     )
     from iterate.stats.proportions import two_proportion_z_test
     from iterate.stats.quantile import QuantileRanks, QuantileSummary, quantile_rank_bounds, quantile_test
-    from iterate.stats.rates import RatePath, RateStatus, RateTest, sequential_rate_path, sequential_rate_test
+    from iterate.stats.rates import (
+        RatePath,
+        RateStatus,
+        RateTest,
+        StratifiedRateTest,
+        sequential_rate_path,
+        sequential_rate_test,
+        stratified_rate_test,
+    )
     from iterate.stats.ratio import RatioMoments, delta_method_test, relative_lift
     from iterate.stats.sequential import (
         SequentialResult,
@@ -100,7 +108,8 @@ _PUBLIC = {
     ),
     "proportions": ("two_proportion_z_test",),
     "quantile": ("QuantileRanks", "QuantileSummary", "quantile_rank_bounds", "quantile_test"),
-    "rates": ("RatePath", "RateStatus", "RateTest", "sequential_rate_path", "sequential_rate_test"),
+    "rates": ("RatePath", "RateStatus", "RateTest", "StratifiedRateTest", "sequential_rate_path", "sequential_rate_test",
+              "stratified_rate_test"),
     "ratio": ("RatioMoments", "delta_method_test", "relative_lift"),
     "sequential": (
         "SequentialResult", "confidence_sequence", "confidence_sequence_path", "default_mixing_variance",

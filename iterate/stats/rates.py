@@ -366,6 +366,209 @@ def sequential_rate_path(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StratifiedRateTest:
+    """Anytime-valid comparison of two event rates over concurrent strata (the stages of a ramp).
+
+    Statuses as :class:`RateTest`: ``no_exposure`` when no stratum has both arms exposed,
+    ``no_events`` when those that do have no event yet (``log_bayes_factor`` 0, nothing rejected).
+
+    Attributes:
+        method: ``"stratified_beta_binomial_mixture"``.
+        status: ``"ok"``, ``"no_events"`` or ``"no_exposure"``.
+        message: Why a degenerate look has no test (``None`` when ``ok``).
+        alternative: As :class:`RateTest`.
+        alpha: Level of the test and of the confidence sequence.
+        tolerance: As :class:`RateTest`.
+        concentration: ``k`` of each stratum's ``Beta(k p_0, k (1 - p_0))`` mixture.
+        control_events: Control events summed over the strata.
+        control_exposure: Control exposure summed over the strata.
+        treatment_events: Treatment events summed over the strata.
+        treatment_exposure: Treatment exposure summed over the strata.
+        rate_ratio: The Mantel-Haenszel common rate ratio ``sum_s x_Ts t_Cs / T_s / sum_s x_Cs t_Ts / T_s``
+            (``T_s = t_Cs + t_Ts``; Greenland & Robins 1985, "Estimation of a common effect parameter
+            from sparse follow-up data", Biometrics 41, eq. 4), ``None`` without control events.
+        ci_low: Lower end of the anytime-valid ``1 - alpha`` confidence sequence of the common ratio;
+            ``None`` (with ``ci_high``) when the set is empty: the strata's ratios disagree so much
+            that no common ratio is compatible with all of them.
+        ci_high: Upper end of it (``inf`` while no stratum has a control event).
+        log_bayes_factor: Sum of the strata's ``log BF`` (one-sided ``log BF_+`` unless two-sided).
+        stratum_log_bayes_factors: Each stratum's ``log BF`` (0 for a stratum without evidence).
+        p_value: ``min(1, 1 / prod_s BF_s)``, valid at any stopping time.
+        rejected: ``p_value <= alpha``.
+        regression: Rejected, and the treatment worse (as :class:`RateTest`).
+    """
+
+    method: str
+    status: RateStatus
+    message: str | None
+    alternative: Alternative
+    alpha: float
+    tolerance: float
+    concentration: float
+    control_events: int
+    control_exposure: float
+    treatment_events: int
+    treatment_exposure: float
+    rate_ratio: float | None
+    ci_low: float | None
+    ci_high: float | None
+    log_bayes_factor: float | None
+    stratum_log_bayes_factors: tuple[float, ...]
+    p_value: float | None
+    rejected: bool
+    regression: bool
+
+
+def stratified_rate_test(
+    strata: Sequence[tuple[int, float, int, float]],
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "greater",
+    tolerance: float = 0.0,
+    concentration: float = _DEFAULT_CONCENTRATION,
+) -> StratifiedRateTest:
+    """The rate test over concurrent strata with a common rate ratio: the product of the strata's Bayes factors.
+
+    Each stratum (the units first exposed in one stage of a ramp, whose own treatment share of
+    exposure is constant) has its own null share ``p_0s = r t_Ts / (r t_Ts + t_Cs)`` and its own
+    mixture Bayes factor ``BF_s`` (:func:`sequential_rate_test`, Lindon & Malek 2022, Section 4). The
+    strata's events are independent given the rates, so ``prod_s BF_s`` is a test
+    (super)martingale on the common filtration of all strata, and ``p = min(1, 1 / prod_s BF_s)``
+    is valid at any stopping time (Ramdas, Grünwald, Vovk & Shafer 2023, Section 3: products of
+    independent test martingales). A changing allocation across strata does not bias the test: no
+    stratum's events are compared with another's exposure (the pooled Poisson split would be, as
+    the naive stratum-pooled estimate is, when the baseline rate drifts).
+
+    The confidence sequence of the common ratio is ``{theta : sum_s [log L_s(p_s(theta)) - log m_s]
+    > log alpha}`` (the stratified form of :func:`sequential_rate_test`'s), an interval because the
+    sum is concave in ``log theta``.
+
+    Args:
+        strata: ``(control_events, control_exposure, treatment_events, treatment_exposure)`` of
+            each stratum, cumulative at this look.
+        alpha: Level, in (0, 1).
+        alternative: As :func:`sequential_rate_test`.
+        tolerance: As :func:`sequential_rate_test`.
+        concentration: As :func:`sequential_rate_test`.
+
+    Returns:
+        A :class:`StratifiedRateTest`.
+
+    Raises:
+        StatsError: On no stratum, or an invalid count, exposure or option (see :func:`sequential_rate_test`).
+
+    Example:
+        >>> one = stratified_rate_test([(40, 10_000.0, 90, 10_000.0)])
+        >>> round(one.p_value, 4) == round(sequential_rate_test(40, 1e4, 90, 1e4).p_value, 4)
+        True
+        >>> two = stratified_rate_test([(40, 10_000.0, 90, 10_000.0), (300, 95_000.0, 24, 5_000.0)])
+        >>> round(two.rate_ratio, 2), two.regression
+        (1.94, True)
+    """
+    _check_options(alpha, alternative, tolerance, concentration)
+    if not strata:
+        raise StatsError("stratified_rate_test needs at least one stratum")
+    checked = []
+    for index, stratum in enumerate(strata):
+        x_c, t_c = _checked_arm(stratum[0], stratum[1], f"stratum {index} control")
+        x_t, t_t = _checked_arm(stratum[2], stratum[3], f"stratum {index} treatment")
+        checked.append((x_c, t_c, x_t, t_t))
+    totals = [sum(stratum[i] for stratum in checked) for i in range(4)]
+    common = dict(
+        method="stratified_beta_binomial_mixture", alternative=alternative, alpha=float(alpha),
+        tolerance=float(tolerance), concentration=float(concentration), control_events=int(totals[0]),
+        control_exposure=float(totals[1]), treatment_events=int(totals[2]), treatment_exposure=float(totals[3]),
+    )
+    null_ratio = _null_ratio(alternative, tolerance)
+    exposed = [stratum for stratum in checked if stratum[1] > 0 and stratum[3] > 0]
+    informative = [stratum for stratum in exposed if stratum[0] + stratum[2] > 0]
+    log_bfs = tuple(
+        _segment_log_bayes_factor(stratum, null_ratio, concentration, alternative, index) or 0.0
+        for index, stratum in enumerate(checked)
+    )
+    if not informative:
+        status: RateStatus = "no_exposure" if not exposed else "no_events"
+        message = ("no stratum has both arms exposed yet: no rate to compare" if not exposed
+                   else "no event in either arm of the exposed strata yet: no evidence about the rate ratio")
+        return StratifiedRateTest(
+            status=status, message=message, rate_ratio=None, ci_low=None, ci_high=None,
+            log_bayes_factor=None if not exposed else 0.0, stratum_log_bayes_factors=log_bfs,
+            p_value=None, rejected=False, regression=False, **common,
+        )
+    log_bf = sum(log_bfs)
+    p_value = _p_value(log_bf)
+    rejected = p_value <= alpha
+    ratio = _mantel_haenszel_ratio(informative)
+    ci_low, ci_high = _common_ratio_confidence_sequence(informative, null_ratio, concentration, alpha) or (None, None)
+    higher = ratio is None or ratio > 1.0
+    return StratifiedRateTest(
+        status="ok", message=None, rate_ratio=ratio, ci_low=ci_low, ci_high=ci_high, log_bayes_factor=log_bf,
+        stratum_log_bayes_factors=log_bfs, p_value=p_value, rejected=rejected,
+        regression=rejected and (alternative != "two-sided" or higher), **common,
+    )
+
+
+def _mantel_haenszel_ratio(strata: Sequence[tuple[int, float, int, float]]) -> float | None:
+    """Greenland & Robins (1985) eq. 4: ``sum x_T t_C / T / sum x_C t_T / T``."""
+    numerator = sum(x_t * t_c / (t_c + t_t) for x_c, t_c, x_t, t_t in strata)
+    denominator = sum(x_c * t_t / (t_c + t_t) for x_c, t_c, x_t, t_t in strata)
+    return numerator / denominator if denominator > 0 else None
+
+
+def _common_ratio_confidence_sequence(strata: Sequence[tuple[int, float, int, float]], null_ratio: float,
+                                      concentration: float, alpha: float) -> tuple[float, float] | None:
+    """``{theta : sum_s [log L_s(p_s(theta)) - log m_s] > log alpha}``, ``logit p_s = log theta + log r_s``.
+
+    The excess is concave in ``lam = log theta``; it tends to ``-level > 0`` where every event is
+    on the side the ratio goes to (no treatment event as ``lam -> -inf``), so that end is 0 (or
+    infinite); each finite end is bracketed by doubling a step from a point inside and solved by
+    Brent's method. Unlike one stratum's, the set can be empty (``None``): when the strata's
+    ratios disagree, no common ratio keeps the product of their Bayes factors below ``1 / alpha``."""
+    from scipy.optimize import brentq
+
+    terms = []
+    level = math.log(alpha)
+    for x_c, t_c, x_t, t_t in strata:
+        null_share = _null_share(t_c, t_t, null_ratio)
+        a, b = concentration * null_share, concentration * (1.0 - null_share)
+        level += float(betaln(a + x_t, b + x_c)) - float(betaln(a, b))
+        terms.append((x_t, x_t + x_c, math.log(t_t / t_c)))
+
+    def excess(lam: float) -> float:
+        return sum(x_t * (lam + o) - n * _log1p_exp(lam + o) for x_t, n, o in terms) - level
+
+    def slope(lam: float) -> float:
+        return sum(x_t - n / (1.0 + math.exp(-(lam + o))) for x_t, n, o in terms)
+
+    no_treatment = all(x_t == 0 for x_t, _, _ in terms)
+    no_control = all(x_t == n for x_t, n, _ in terms)
+    offsets = [o for _, _, o in terms]
+    if no_treatment:
+        inside = -max(offsets) - 40.0
+    elif no_control:
+        inside = -min(offsets) + 40.0
+    else:
+        low, high = -min(offsets) - 1.0, -max(offsets) + 1.0
+        while slope(low) <= 0:
+            low -= 2.0 * (1.0 + abs(low))
+        while slope(high) >= 0:
+            high += 2.0 * (1.0 + abs(high))
+        inside = brentq(slope, low, high, xtol=1e-14, rtol=1e-13)
+        if excess(inside) <= 0:
+            return None
+    ends = []
+    for direction, unbounded in ((-1.0, no_treatment), (1.0, no_control)):
+        if unbounded:
+            ends.append(-math.inf if direction < 0 else math.inf)
+            continue
+        width = 1.0
+        while excess(inside + direction * width) > 0:
+            width *= 2.0
+        ends.append(brentq(excess, *sorted((inside, inside + direction * width)), xtol=1e-14, rtol=1e-13))
+    return math.exp(ends[0]), math.exp(ends[1])
+
+
 def _log_bayes_factor(x_t: int, x_c: int, null_share: float, a: float, b: float, alternative: str) -> float:
     """``log BF`` of the Beta(a, b) mixture against ``p = null_share`` (module docstring), truncated
     to the alternative's side of ``null_share`` for a one-sided test."""
