@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 import iterate
-from helpers import BASE, at, write_config, write_logs
+from helpers import at, write_config, write_logs
 from iterate.config import load_config
 from iterate.config.document import experiment_document, experiment_from_document
 from iterate.provenance import config_hash, fingerprint_differences

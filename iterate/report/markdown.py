@@ -118,10 +118,7 @@ def _analysis(report: Row) -> list[str]:
     if report.get("timeline"):
         lines += _collapsed("Timeline (cumulative; always-valid intervals hold however often the experiment is "
                             "looked at)", _timeline_table(report["timeline"]))
-    if report.get("decision_trace"):
-        trace = [f"{number}. `{_code(step.get('rule', ''))}`: {escape(step.get('message', ''))}"
-                 for number, step in enumerate(report["decision_trace"], start=1)]
-        lines += _collapsed("Decision trace", trace)
+    lines += _trace(report.get("decision_trace"))
     lines += _provenance(report.get("provenance"))
     return lines
 
@@ -167,12 +164,17 @@ def _rollout(report: Row) -> list[str]:
             [[escape(row["segment_value"] or ""), escape(row["name"]), escape(row["variant"]),
               f"{row['n_control']:,} / {row['n_treatment']:,}", wording.effect_with_interval(row),
               wording.p_value(row["p_value"]), wording.outcome(row)] for row in report["stage_metrics"]]))
-    if report.get("decision_trace"):
-        trace = [f"{number}. `{_code(step.get('rule', ''))}`: {escape(step.get('message', ''))}"
-                 for number, step in enumerate(report["decision_trace"], start=1)]
-        lines += _collapsed("Decision trace", trace)
+    lines += _trace(report.get("decision_trace"))
     lines += _provenance(report.get("provenance"))
     return lines
+
+
+def _trace(steps: Sequence[Row] | None) -> list[str]:
+    """The decision trace, folded: every rule evaluated, in order."""
+    if not steps:
+        return []
+    return _collapsed("Decision trace", [f"{number}. `{_code(step.get('rule', ''))}`: {escape(step.get('message', ''))}"
+                                         for number, step in enumerate(steps, start=1)])
 
 
 def _recommendation(recommendation: Row | None) -> list[str]:

@@ -42,7 +42,7 @@ from iterate.aggregation.intervals import interval_exposures, interval_start
 from iterate.config import Experiment, Metric
 from iterate.errors import ConfigError
 from iterate.result import Check, MetricResult
-from iterate.rollout.canary_decision import CanaryDecision, CanaryEvidence, judge_canary
+from iterate.rollout.canary_decision import RolloutDecision, CanaryEvidence, judge_canary
 from iterate.rollout.result import RolloutResult, StageSummary
 from iterate.session import Session, now, open_session
 from iterate.stats import RatioMoments
@@ -344,7 +344,7 @@ def _rate_test(experiment: Experiment, facts: _CanaryFacts, metric: Metric, indi
 
 def _judge_up_to(experiment: Experiment, facts: _CanaryFacts, indices: Sequence[int]) -> tuple[
         dict[str, tuple[IntervalValue, ...]], dict[str, MannWhitneyResult], CanaryScore | None,
-        dict[str, RateTest], CanaryDecision]:
+        dict[str, RateTest], RolloutDecision]:
     """The values, comparisons, score, rate tests and decision on the intervals ``indices``."""
     rollout = experiment.rollout
     current = indices[-1] if indices else None

@@ -27,12 +27,12 @@ score, and it holds the canary even when the score of the others would pass).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from iterate.decision import check_steps, numbered, trace_step
+from iterate.decision import check_steps, trace_step
 from iterate.result import Check, Reason, TraceStep
-from iterate.rollout.result import RolloutVerdict
+from iterate.rollout.result import RolloutDecision, RolloutVerdict, decided
 from iterate.stats.canary import CanaryScore, MannWhitneyResult
 from iterate.stats.rates import RateTest
 
@@ -60,18 +60,9 @@ class CanaryEvidence:
     on_no_data: str = "hold"
 
 
-@dataclass(frozen=True, slots=True)
-class CanaryDecision:
-    """The canary's verdict, the rules that fired (most decisive first) and the trace."""
-
-    verdict: RolloutVerdict
-    reasons: tuple[Reason, ...]
-    trace: tuple[TraceStep, ...]
-
-
 def judge_canary(comparisons: Mapping[str, MannWhitneyResult], score: CanaryScore | None,
                  rate_tests: Mapping[str, RateTest], checks: Iterable[Check], evidence: CanaryEvidence,
-                 *, variant: str | None = None) -> CanaryDecision:
+                 *, variant: str | None = None) -> RolloutDecision:
     """The verdict of the canary (see the module docstring for the rules).
 
     Args:
@@ -91,14 +82,14 @@ def judge_canary(comparisons: Mapping[str, MannWhitneyResult], score: CanaryScor
     failed = [check for check in checks if not check.passed and check.severity == "error"]
     if failed:
         reasons = tuple(Reason(f"check_{check.name}", check.message) for check in failed)
-        return _decided("invalid", reasons, trace, "an error-level quality check failed")
+        return decided("canary", "invalid", reasons, trace, "an error-level quality check failed")
 
     trace += [_metric_step(name, result, variant) for name, result in comparisons.items()]
     trace += [_rate_step(name, test, variant) for name, test in rate_tests.items()]
     regressions = [Reason("rate_regression", _rate_message(name, test), variant, name,
                           details=_rate_numbers(test)) for name, test in rate_tests.items() if test.regression]
     if regressions:
-        return _decided("rollback", tuple(regressions), trace, "an event rate is shown worse (anytime-valid)")
+        return decided("canary", "rollback", tuple(regressions), trace, "an event rate is shown worse (anytime-valid)")
 
     harmed = score is not None and score.verdict == "fail" and any(
         result.outcome == "fail" for result in comparisons.values())
@@ -107,15 +98,15 @@ def judge_canary(comparisons: Mapping[str, MannWhitneyResult], score: CanaryScor
     if harmed:
         reasons = tuple(Reason(rule.rule, rule.message, variant, rule.metric, details=_rule_numbers(rule))
                         for rule in score.rules)
-        return _decided("rollback", reasons, trace, "the canary score fails and a metric is shown failing")
+        return decided("canary", "rollback", reasons, trace, "the canary score fails and a metric is shown failing")
 
     blocked = _evidence_reasons(comparisons, evidence, variant)
     trace += _evidence_steps(comparisons, evidence)
     if blocked and evidence.on_no_data == "rollback":
-        return _decided("rollback", tuple(blocked), trace,
+        return decided("canary", "rollback", tuple(blocked), trace,
                         "evidence is missing and [rollout] on_no_data = \"rollback\"")
     if blocked:
-        return _decided("hold", tuple(blocked), trace, "the canary lacks traffic or data: no data, no pass")
+        return decided("canary", "hold", tuple(blocked), trace, "the canary lacks traffic or data: no data, no pass")
     verdict = SCORE_VERDICTS[score.verdict]
     reasons = tuple(Reason(rule.rule, rule.message, variant, rule.metric, details=_rule_numbers(rule))
                     for rule in score.rules)
@@ -123,15 +114,15 @@ def judge_canary(comparisons: Mapping[str, MannWhitneyResult], score: CanaryScor
     trace += [_tolerance_step(name, result, variant) for name, result in comparisons.items()]
     if verdict == "advance" and unproven:
         reasons = tuple(_unproven_reason(name, result, variant) for name, result in unproven.items()) + reasons
-        return _decided("hold", reasons, trace, "the score passes, but a metric's interval still reaches past its "
+        return decided("canary", "hold", reasons, trace, "the score passes, but a metric's interval still reaches past its "
                         "tolerance on its bad side: not yet shown safe")
     if verdict == "advance":
         reasons += (Reason("canary_pass", f"canary score {score.score:.4g} reaches the pass threshold "
                            f"{score.thresholds['pass']:g}", variant, details={"score": score.score,
                                                                                "threshold": score.thresholds["pass"]}),)
-        return _decided("advance", reasons, trace, "the canary score passes, every metric has data and no event "
+        return decided("canary", "advance", reasons, trace, "the canary score passes, every metric has data and no event "
                         "rate is shown worse")
-    return _decided(verdict, reasons, trace, f"the canary score is {score.verdict}")
+    return decided("canary", verdict, reasons, trace, f"the canary score is {score.verdict}")
 
 
 def _metric_step(name: str, result: MannWhitneyResult, variant: str | None) -> TraceStep:
@@ -229,10 +220,6 @@ def _evidence_steps(comparisons: Mapping[str, MannWhitneyResult], evidence: Cana
                    "min_units_per_interval units", interval=evidence.interval, on_no_data=evidence.on_no_data),
     ]
 
-
-def _decided(verdict: RolloutVerdict, reasons: Sequence[Reason], trace: list[TraceStep], why: str) -> CanaryDecision:
-    final = trace_step("verdict", verdict, f"canary: {verdict} ({why})")
-    return CanaryDecision(verdict, tuple(reasons), numbered([*trace, final]))
 
 
 def shown_within_tolerance(result: MannWhitneyResult) -> bool:

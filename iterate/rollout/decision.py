@@ -30,11 +30,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 # the trace steps of analyze's decision, reused so both traces read the same
-from iterate.decision import check_steps, harm_step, noninferiority_step, numbered, success_step, trace_step
+from iterate.decision import check_steps, harm_step, noninferiority_step, success_step, trace_step
 from iterate.result import Check, MetricResult, Reason, TraceStep
 from iterate.rollout import event_rates
 from iterate.rollout.event_rates import RateRegressionTest
-from iterate.rollout.result import RolloutVerdict
+from iterate.rollout.result import RolloutDecision, decided
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +56,8 @@ class RampEvidence:
     on_no_data: str = "hold"
 
 
-@dataclass(frozen=True, slots=True)
-class RampDecision:
-    """The ramp's verdict, the rules that fired (most decisive first) and the trace."""
-
-    verdict: RolloutVerdict
-    reasons: tuple[Reason, ...]
-    trace: tuple[TraceStep, ...]
-
-
 def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: RampEvidence,
-               rate_tests: Sequence[RateRegressionTest] = ()) -> RampDecision:
+               rate_tests: Sequence[RateRegressionTest] = ()) -> RolloutDecision:
     """The verdict of the ramp from its pooled rows (see the module docstring for the rules).
 
     Example:
@@ -78,7 +69,7 @@ def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: 
     failed = [check for check in checks if not check.passed and check.severity == "error"]
     if failed:
         reasons = tuple(Reason(f"check_{check.name}", check.message) for check in failed)
-        return _decided("invalid", reasons, trace, "an error-level quality check failed")
+        return decided("ramp", "invalid", reasons, trace, "an error-level quality check failed")
 
     harm_steps = [harm_step(row) for row in rows]
     trace += harm_steps
@@ -90,7 +81,7 @@ def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: 
                                row.variant, row.name) for row, step in zip(rows, harm_steps) if row in worse)
         reasons += tuple(Reason("rate_regression", f"{rate.role} {rate.metric} shows an event-rate regression: "
                                 f"{event_rates.describe(rate)}", rate.variant, rate.metric) for rate in regressions)
-        return _decided("rollback", reasons, trace, "harm is shown")
+        return decided("ramp", "rollback", reasons, trace, "harm is shown")
 
     blocked = _evidence_reasons(evidence)
     trace += _evidence_steps(evidence)
@@ -109,14 +100,14 @@ def judge_ramp(rows: Sequence[MetricResult], checks: Iterable[Check], evidence: 
     trace += [replace(success_step(row), message=success_step(row).message + " (reported: a ramp does not need "
                       "success metrics to advance)") for row in rows if row.role == "success"]
     if missing == "rollback":
-        return _decided("rollback", tuple(blocked) + tuple(pending), trace,
+        return decided("ramp", "rollback", tuple(blocked) + tuple(pending), trace,
                         "evidence is missing and [rollout] on_no_data = \"rollback\"")
     if blocked or pending:
-        return _decided("hold", tuple(blocked) + tuple(pending), trace,
+        return decided("ramp", "hold", tuple(blocked) + tuple(pending), trace,
                         "no harm, but the ramp is not yet shown safe to advance")
     reasons = tuple(Reason("noninferior", f"guardrail {row.name} is shown non-inferior ({_noninferiority_numbers(row)})",
                            row.variant, row.name) for row in guarded)
-    return _decided("advance", reasons, trace, "no harm, every guardrail with a margin is non-inferior, and the "
+    return decided("ramp", "advance", reasons, trace, "no harm, every guardrail with a margin is non-inferior, and the "
                     "current stage has data and units")
 
 
@@ -168,8 +159,3 @@ def _noninferiority_numbers(row: MetricResult) -> str:
     if row.noninferiority_p_value is not None:
         parts.append(f"anytime-valid one-sided p = {row.noninferiority_p_value:.3g}")
     return ", ".join(parts)
-
-
-def _decided(verdict: RolloutVerdict, reasons: Sequence[Reason], trace: list[TraceStep], why: str) -> RampDecision:
-    final = trace_step("verdict", verdict, f"ramp: {verdict} ({why})")
-    return RampDecision(verdict, tuple(reasons), numbered([*trace, final]))

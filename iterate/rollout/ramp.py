@@ -20,7 +20,7 @@ from iterate.aggregation.stages import staged_exposures
 from iterate.config import Experiment
 from iterate.errors import ConfigError, DataError
 from iterate.result import Check, MetricResult
-from iterate.rollout.decision import RampDecision, RampEvidence, judge_ramp
+from iterate.rollout.decision import RolloutDecision, RampEvidence, judge_ramp
 from iterate.rollout.estimates import StageGroups, cumulative_moments, naive_rows, pooled_rows, stage_rows
 from iterate.rollout.event_rates import RateRegressionTest, rate_tests
 from iterate.rollout.result import RolloutResult, StageSummary
@@ -258,7 +258,7 @@ def _cumulative_no_data(experiment: Experiment, facts: _RampFacts, labels: Seque
 
 
 def _judge_up_to(experiment: Experiment, facts: _RampFacts, per_stage: Sequence[MetricResult],
-                 labels: Sequence[str]) -> tuple[list[MetricResult], list[RateRegressionTest], RampDecision]:
+                 labels: Sequence[str]) -> tuple[list[MetricResult], list[RateRegressionTest], RolloutDecision]:
     """The pooled rows, the event-rate tests and the decision on the stages ``labels`` (the ramp
     judged at the last one's end)."""
     rows = [] if facts.no_traffic else pooled_rows(experiment, facts.variants, per_stage, labels,

@@ -5,7 +5,7 @@ as polars frames for notebooks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
@@ -23,6 +23,26 @@ if TYPE_CHECKING:
 RolloutVerdict = Literal["advance", "hold", "rollback", "invalid"]
 ROLLOUT_EXIT_CODES: Mapping[str, int] = {"advance": 0, "rollback": 10, "hold": 11, "invalid": 13}
 ROLLOUT_VERDICTS: tuple[RolloutVerdict, ...] = get_args(RolloutVerdict)
+
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutDecision:
+    """A rollout's verdict, the rules that fired (most decisive first) and the trace of every rule
+    evaluated, ending with the verdict."""
+
+    verdict: RolloutVerdict
+    reasons: tuple[Reason, ...]
+    trace: tuple[TraceStep, ...]
+
+
+def decided(judged: str, verdict: RolloutVerdict, reasons: Sequence[Reason], trace: Sequence[TraceStep],
+            why: str) -> RolloutDecision:
+    """The decision, its trace closed by the ``verdict`` step of ``judged`` (``ramp``, ``canary``, ...)."""
+    from iterate.decision import numbered, trace_step
+
+    final = trace_step("verdict", verdict, f"{judged}: {verdict} ({why})")
+    return RolloutDecision(verdict, tuple(reasons), numbered([*trace, final]))
 
 
 @dataclass(frozen=True, slots=True)

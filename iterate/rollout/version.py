@@ -66,9 +66,9 @@ from iterate.aggregation.versions import (
 )
 from iterate.comparisons import with_family_corrections, with_noninferiority
 from iterate.config import Experiment, Metric
-from iterate.decision import check_steps, harm_step, noninferiority_step, numbered, trace_step
-from iterate.result import Check, MetricResult, Reason, TraceStep
-from iterate.rollout.result import RolloutResult, RolloutVerdict
+from iterate.decision import check_steps, harm_step, noninferiority_step, trace_step
+from iterate.result import Check, MetricResult, Reason
+from iterate.rollout.result import RolloutDecision, RolloutResult, decided
 from iterate.session import now, open_session
 from iterate.stats import Estimate, Moments, shifted_variance, welch_t_test
 from iterate.stats.balance import SMD_THRESHOLD, standardized_mean_difference
@@ -147,7 +147,8 @@ def version_result(experiment: Experiment, facts: VersionFacts) -> RolloutResult
         no_traffic=no_traffic, no_data={} if no_traffic else _no_data(experiment, facts.sums),
         shortfall=None if no_traffic else _shortfall(rollout.min_units_per_stage, units),
         pretrend_failures=tuple(check for check in pretrends if not check.passed), on_no_data=rollout.on_no_data)
-    verdict, reasons, trace = judge_version(rows, checks, evidence)
+    decision = judge_version(rows, checks, evidence)
+    verdict, reasons, trace = decision.verdict, decision.reasons, decision.trace
     return RolloutResult(
         experiment=experiment.name, kind="version", verdict=verdict, reasons=reasons, checks=checks, stages=(),
         current_stage=None, metric_results=tuple(rows), naive_results=tuple(naive), stage_results=(),
@@ -323,12 +324,12 @@ class VersionEvidence:
 
 
 def judge_version(rows: Sequence[MetricResult], checks: Sequence[Check],
-                  evidence: VersionEvidence) -> tuple[RolloutVerdict, tuple[Reason, ...], tuple[TraceStep, ...]]:
+                  evidence: VersionEvidence) -> RolloutDecision:
     """The verdict of a new app version (rules in the module docstring), its reasons and trace; the
     first reason always says the comparison is observational.
 
     Example:
-        >>> judge_version([], [], VersionEvidence(no_traffic="no updater yet"))[0]
+        >>> judge_version([], [], VersionEvidence(no_traffic="no updater yet")).verdict
         'hold'
     """
     observational = Reason("observational", OBSERVATIONAL)
@@ -338,7 +339,7 @@ def judge_version(rows: Sequence[MetricResult], checks: Sequence[Check],
     worse = [Reason("harm", step.message + " on the difference-in-differences (observational)", row.variant, row.name)
              for row, step in zip(rows, harm_steps) if row.outcome == "worse"]
     if worse:
-        return _decided("rollback", [observational, *worse], trace, "harm is shown")
+        return decided("new version (observational)", "rollback", [observational, *worse], trace, "harm is shown")
     blocked = []
     if evidence.no_traffic:
         blocked.append(Reason("no_traffic", evidence.no_traffic))
@@ -367,15 +368,15 @@ def judge_version(rows: Sequence[MetricResult], checks: Sequence[Check],
         pending.append(Reason("no_guardrail_margin", "no guardrail has a non-inferiority margin: nothing can show the "
                               "new version safe to advance; give the guardrails a margin"))
     if blocked and evidence.on_no_data == "rollback":
-        return _decided("rollback", [observational, *blocked, *pretrend, *pending], trace,
+        return decided("new version (observational)", "rollback", [observational, *blocked, *pretrend, *pending], trace,
                         "evidence is missing and [rollout] on_no_data = \"rollback\"")
     if blocked or pretrend or pending:
-        return _decided("hold", [observational, *blocked, *pretrend, *pending], trace,
+        return decided("new version (observational)", "hold", [observational, *blocked, *pretrend, *pending], trace,
                         "no harm, but the new version is not shown safe to advance")
     reasons = [Reason("noninferior", f"guardrail {row.name} is shown non-inferior (effect {_signed(row.effect)}, "
                       f"margin {row.noninferiority_margin:.4g}, one-sided p = {_p(row.noninferiority_p_value)})",
                       row.variant, row.name) for row in guarded]
-    return _decided("advance", [observational, *reasons], trace,
+    return decided("new version (observational)", "advance", [observational, *reasons], trace,
                     "no harm, parallel pre-trends, every guardrail with a margin non-inferior")
 
 
@@ -385,9 +386,3 @@ def _p(value: float | None) -> str:
 
 def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4g}"
-
-
-def _decided(verdict: RolloutVerdict, reasons: Sequence[Reason], trace: list[TraceStep],
-             why: str) -> tuple[RolloutVerdict, tuple[Reason, ...], tuple[TraceStep, ...]]:
-    final = trace_step("verdict", verdict, f"new version (observational): {verdict} ({why})")
-    return verdict, tuple(reasons), numbered([*trace, final])

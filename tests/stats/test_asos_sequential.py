@@ -52,7 +52,6 @@ confidence sequence at the last look     105     41
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import polars as pl
