@@ -168,10 +168,13 @@ def _refuse_missing_events(session: Session, no_data: Mapping[str, str]) -> None
     raise ConfigError(f"{len(problems)} metric event(s) never occur in {session.logs.events.label}:", problems)
 
 
-def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: bool, gate: Any = None) -> AnalysisResult:
+def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: bool, gate: Any = None,
+            not_run: Mapping[str, str] | None = None) -> AnalysisResult:
     """Statistics, checks and decision on the moments: no engine from here on. ``anytime_valid``:
     the experiment is looked at repeatedly, so the sample ratio check is anytime-valid. ``gate``:
-    the iteration history's rules (:class:`iterate.history.gate.HistoryGate`), if recorded."""
+    the iteration history's rules (:class:`iterate.history.gate.HistoryGate`), if recorded.
+    ``not_run``: check name -> what it needs, for the checks the aggregates cannot feed (an
+    analysis of summary statistics, :mod:`iterate.moments_input`), reported as not run."""
     from iterate import checks
     from iterate.comparisons import overall_rows, pairwise_rows, segment_rows
     from iterate.decision import decide
@@ -189,6 +192,8 @@ def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: b
         checks.event_time_check(aggregates.times),
         checks.duplicate_check(aggregates.duplicates),
     )
+    if not_run:
+        quality = tuple(_not_run(check, not_run[check.name]) if check.name in not_run else check for check in quality)
     rows = evidence.with_no_data(overall_rows(experiment, variants, groups, aggregates.quantiles), aggregates.no_data)
     if gate is not None:
         rows = gate.with_success_alpha(rows)
@@ -220,6 +225,13 @@ def _decide(experiment: Experiment, aggregates: _Aggregates, *, anytime_valid: b
         decision_trace=decision.trace,
         recommendation=decision.recommendation,
     )
+
+
+def _not_run(check: Any, needs: str) -> Any:
+    """A check that could not run: a failed warning (never passed) saying why; no effect on the verdict."""
+    from iterate.result import Check
+
+    return Check(check.name, False, f"{check.name}: not run on summary statistics ({needs})", {"not_run": True}, "warning")
 
 
 def planned_end(experiment: Experiment, units: dict[str, int], started: datetime | None,

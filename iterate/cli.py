@@ -88,13 +88,16 @@ def main() -> None:
               help="Analyze the data as it was at TIME (ISO-8601, e.g. 2026-01-20T00:00:00Z).")
 @click.option("--timeline", is_flag=True,
               help="Also show the per-day cumulative effects with always-valid intervals (one scan per day).")
+@click.option("--moments", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Analyze summary statistics instead of the logs: per-variant moments (CSV, Parquet or JSON, schema "
+                   "in the README under 'Summary statistics in').")
 @click.option("--explain", is_flag=True,
               help="Print the decision trace (every rule evaluated, in order, with its numbers and alpha) after the "
                    "report; on standard error when standard output holds a JSON / Markdown / JUnit report.")
 @_reports_errors
 def analyze(config: Path | None, events: str | None, exposures: str | None, report_formats: str,
             record: Path | None, replay: str | None, output: Path | None, output_dir: Path | None, fail_on: str,
-            segments: tuple[str, ...], as_of: str | None, timeline: bool, explain: bool) -> None:
+            segments: tuple[str, ...], as_of: str | None, timeline: bool, moments: Path | None, explain: bool) -> None:
     """Analyze the experiment described by CONFIG (a TOML file) and print the verdict.
 
     The exit code carries the verdict, so a CI step can gate a release on it (--fail-on chooses which).
@@ -107,6 +110,8 @@ def analyze(config: Path | None, events: str | None, exposures: str | None, repo
     failing = _names(fail_on, VERDICTS, "--fail-on")
     if replay is not None or config is None:
         _replay(config, replay, formats, output, output_dir, failing, explain)
+    if moments is not None:
+        _analyze_moments(config, moments, formats, output, output_dir, failing, segments, explain)
 
     experiment = load_experiment(config, events, exposures)
     configured = [source.path for source in (experiment.events, experiment.exposures) if source is not None]
@@ -116,6 +121,18 @@ def analyze(config: Path | None, events: str | None, exposures: str | None, repo
     result = run_analysis(experiment, events=events, exposures=exposures, as_of=as_of, segments=segments or None,
                           timeline=timeline, record=record)
     _finish(result, reports, failing, explain)
+
+
+def _analyze_moments(config: Path, moments: Path, formats, output: Path | None, output_dir: Path | None,
+                     failing: Collection[str], segments: tuple[str, ...], explain: bool) -> None:
+    """``analyze --moments``: the statistics and the decision on summary statistics, no logs read."""
+    from iterate.moments_input import analyze_moments
+    from iterate.report.delivery import plan_reports
+    from iterate.session import load_experiment
+
+    experiment = load_experiment(config)
+    reports = plan_reports(formats, experiment.name, output=output, output_dir=output_dir, inputs=[config, moments])
+    _finish(analyze_moments(experiment, moments, segments=segments or None), reports, failing, explain)
 
 
 def _finish(result, reports, failing: Collection[str], explain: bool) -> None:
