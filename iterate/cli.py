@@ -111,6 +111,11 @@ def analyze(config: Path | None, events: str | None, exposures: str | None, repo
     if replay is not None or config is None:
         _replay(config, replay, formats, output, output_dir, failing, explain)
     if moments is not None:
+        given = [name for name, value in (("--events", events), ("--exposures", exposures), ("--as-of", as_of),
+                                          ("--timeline", timeline), ("--record", record)) if value]
+        if given:
+            raise click.UsageError(f"--moments analyzes summary statistics, without logs: {', '.join(given)} "
+                                   "cannot be combined with it")
         _analyze_moments(config, moments, formats, output, output_dir, failing, segments, explain)
 
     experiment = load_experiment(config, events, exposures)

@@ -24,6 +24,10 @@ column             type        required  meaning
 ``segment_value``  text        no        the segment's value (null: units without one)
 =================  ==========  ========  ==========================================================
 
+Segment rows give the per-segment comparisons and the heterogeneity tests; the per-segment sample
+ratio checks are not run (a file does not say whether a segment is a dimension of the exposures,
+where the ratio is planned, or of the events, where the treatment may move it).
+
 A row with a null ``segment`` is the metric over all units of the variant; the units of a variant
 (sample ratio check) are its ``n + missing_units`` in those rows, equal for every metric. ``mean_y``
 / ``var_y`` / ``cov_xy`` are null (or absent) for metrics that are not ratios. A SQL query returns
@@ -170,7 +174,7 @@ def moments_aggregates(experiment: Experiment, rows: Sequence[Mapping[str, Any]]
     problems += units_problems
     if problems:
         raise DataError(f"{path}: {len(problems)} problem(s) in the moments file:", problems)
-    counts = aggregation.ExposureCounts(units=units, multiple_variant_units=0, segment_units=_segment_units(groups))
+    counts = aggregation.ExposureCounts(units=units, multiple_variant_units=0)
     variants = check_variants(experiment, counts, str(path))
     return _Aggregates(
         variants=variants,
@@ -291,14 +295,3 @@ def _units(groups: Sequence[Any]) -> tuple[dict[str, int], list[str]]:
                             "counts the same exposed units (units without a value go in missing_units)")
         units[variant] = max(per_metric.values())
     return units, problems
-
-
-def _segment_units(groups: Sequence[Any]) -> dict[str, dict[str | None, dict[str, int]]]:
-    """``{segment: {value: {variant: units}}}`` from the first metric's segment rows."""
-    first = next((g.metric for g in groups), None)
-    units: dict[str, dict[str | None, dict[str, int]]] = {}
-    for group in groups:
-        if group.segment is not None and group.metric == first:
-            units.setdefault(group.segment, {}).setdefault(group.segment_value, {})[group.variant] = (
-                group.moments.n + group.missing_units)
-    return units

@@ -179,3 +179,43 @@ def test_an_unknown_file_type_and_a_missing_file_exit_2(simulated, tmp_path):
                            (tmp_path / "absent.csv", "no such moments file")):
         result = CliRunner().invoke(main, ["analyze", str(config), "--moments", str(path)])
         assert result.exit_code == 2 and expected in result.output
+
+
+def test_options_that_read_the_logs_are_refused_with_moments(simulated):
+    folder, config, _ = simulated
+    result = CliRunner().invoke(main, ["analyze", str(config), "--moments", str(folder / "moments.csv"),
+                                       "--events", str(folder / "events.parquet"), "--timeline"])
+    assert result.exit_code == 2
+    assert "--events, --timeline cannot be combined with it" in result.output
+
+
+def engine_moments(config, segments) -> pl.DataFrame:
+    """The moments file from the engine's own per-variant and per-segment GroupMoments of the logs."""
+    from iterate.analysis import _aggregate
+    from iterate.session import open_session, resolve
+
+    experiment, events, exposures = resolve(config, segments=segments)
+    with open_session(experiment, events, exposures) as session:
+        groups = _aggregate(session, {"events": events, "exposures": exposures}).groups
+    ratios = {metric["name"] for metric in METRICS if metric["type"] == "ratio"}
+    rows = [{"metric": g.metric, "variant": g.variant, "segment": g.segment, "segment_value": g.segment_value,
+             "n": g.moments.n, "mean_x": g.moments.numerator_mean, "var_x": g.moments.numerator_variance,
+             "mean_y": g.moments.denominator_mean if g.metric in ratios else None,
+             "var_y": g.moments.denominator_variance if g.metric in ratios else None,
+             "cov_xy": g.moments.covariance if g.metric in ratios else None, "missing_units": g.missing_units}
+            for g in groups]
+    return pl.DataFrame(rows, schema_overrides={"mean_y": pl.Float64, "var_y": pl.Float64, "cov_xy": pl.Float64})
+
+
+def test_segment_rows_give_the_segment_comparisons_of_the_logs(simulated, tmp_path):
+    folder, config, _ = simulated
+    moments = engine_moments(config, ["platform"])
+    assert moments["segment"].drop_nulls().unique().to_list() == ["platform"]
+    path = write_moments(tmp_path, moments, "moments.parquet")
+    _, from_logs = analyze_json(config, "--segment", "platform")
+    _, from_moments = analyze_json(config, "--segment", "platform", "--moments", path)
+    assert from_moments["verdict"] == from_logs["verdict"]
+    assert len(from_logs["segments"]) > 4
+    assert_same_rows(from_moments["segments"], from_logs["segments"])
+    assert_same_rows(from_moments["heterogeneity"], from_logs["heterogeneity"])
+    assert_same_rows(from_moments["metrics"], from_logs["metrics"])
