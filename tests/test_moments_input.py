@@ -23,7 +23,7 @@ METRICS = [
 ]
 
 
-def per_unit_moments(folder, metric_rows) -> pl.DataFrame:
+def per_unit_moments(folder) -> pl.DataFrame:
     """The moments file of the simulated logs, computed independently of the engine: per-unit values
     with polars from the logs, then ``n``, means, sample variances (ddof 1) and covariance."""
     exposures = pl.read_parquet(folder / "exposures.parquet")
@@ -63,9 +63,11 @@ def simulated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("moments")
     iterate.simulate_logs(folder, units=8000, events=120_000, seed=11, effects={"treatment": {"purchase": 0.3}})
     config = write_config(folder, metrics=METRICS, name="checkout_v2", experiment_extra={"pre_period": False})
-    moments = per_unit_moments(folder, METRICS)
+    moments = per_unit_moments(folder)
     moments.write_csv(folder / "moments.csv")
     moments.write_parquet(folder / "moments.parquet")
+    moments.write_json(folder / "moments.json")
+    moments.write_ndjson(folder / "moments.ndjson")
     return folder, config, moments
 
 
@@ -93,7 +95,7 @@ def assert_same_rows(from_moments, from_logs):
                 assert close(row[key], value), (row.get("name"), key, row[key], value)
 
 
-@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "json", "ndjson"])
 def test_the_moments_of_the_logs_give_the_verdict_and_the_rows_of_the_logs(simulated, suffix):
     folder, config, _ = simulated
     logs_run, from_logs = analyze_json(config)
