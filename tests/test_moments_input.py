@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import iterate
 from iterate.cli import main
-from tests.helpers import write_config
+from helpers import write_config
 
 METRICS = [
     {"name": "purchasers", "type": "proportion", "event": "purchase"},
