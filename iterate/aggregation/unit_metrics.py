@@ -100,8 +100,9 @@ _EVENT_TIME = 'e."timestamp"'
 _WINDOW_START = 'x."window_start"'
 
 
-class _UnitSql:
-    """The SQL vocabulary of the metric kinds (:class:`iterate.metrics.UnitSql`) on a dialect."""
+class UnitMetricSql:
+    """The SQL vocabulary of the metric kinds (:class:`iterate.metrics.UnitSql`) on a dialect, over a
+    unit's window of events (``e``) and its spine row (``x``); other scans reuse it (versions)."""
 
     def __init__(self, experiment: Experiment, parameters: Parameters, data_end: datetime | None) -> None:
         self.experiment = experiment
@@ -156,7 +157,7 @@ class _MetricsQuery:
         self.logs = logs
         self.dialect = dialect
         self.parameters = Parameters(dialect)
-        self.sql = _UnitSql(experiment, self.parameters, data_end)
+        self.sql = UnitMetricSql(experiment, self.parameters, data_end)
         self.metrics = [m for m in experiment.metrics if m.kind.per_unit]
         self.events = event_names(self.metrics)
         self.scan = scan_range(experiment, self.metrics) if self.metrics else None

@@ -16,11 +16,12 @@ from typing import Any
 
 from iterate.aggregation.conditions import conditions_sql
 from iterate.aggregation.spine import exposure_filter
+from iterate.aggregation.unit_metrics import UnitMetricSql
 from iterate.config import Experiment, Metric, Side
 from iterate.engines import Engine
 from iterate.errors import ConfigError
-from iterate.ingest import PreparedLogs, value_column
-from iterate.templates import Parameters, quote_identifier, render
+from iterate.ingest import PreparedLogs
+from iterate.templates import Parameters, render
 
 WINDOWS = ("pre", "post", "early", "late")
 """The windows of a cohort a unit's metric is measured in (see ``version_units.sql``)."""
@@ -212,44 +213,29 @@ def _window_value(metric: Metric, vocabulary: _WindowSql, window: str) -> str | 
     return None if value.denominator is not None else value.numerator
 
 
-_EVENT_TIME = 'e."timestamp"'
-
-
 class _NotAWindowTotal(Exception):
     """A metric kind asked for SQL a window's total cannot give (first time, observability)."""
 
 
-class _WindowSql:
-    """The metric kinds' SQL vocabulary (:class:`iterate.metrics.UnitSql`) over one window's events."""
+class _WindowSql(UnitMetricSql):
+    """The metric kinds' SQL vocabulary over one window's events: that of the unit metrics scan,
+    without what needs a unit's own window start (first time, hours since it, observability)."""
 
     def __init__(self, experiment: Experiment, parameters: Parameters) -> None:
-        self.experiment = experiment
-        self.parameters = parameters
-        self.dialect = parameters.dialect
+        super().__init__(experiment, parameters, data_end=None)
 
     def aggregate(self, metric: Metric, side: Side, window: str) -> str:
         conditions = [window, f'e."event" = {self.parameters.bind(side.event)}',
                       *conditions_sql(side.where, "e", self.parameters)]
         return f"{metric.kind.aggregate(metric, side, self)} FILTER (WHERE {' AND '.join(conditions)})"
 
-    def total(self, side: Side) -> str:
-        if side.value:
-            return self.dialect.exact_sum(f"e.{quote_identifier(value_column(self.experiment, side.value))}")
-        return "count(*)"
-
-    def distinct_days(self) -> str:
-        return f"count(DISTINCT {self.dialect.utc_date(_EVENT_TIME)})"
-
-    def zero_if_null(self, aggregate: str) -> str:
-        return f"coalesce({aggregate}, 0)"
-
-    def indicator(self, aggregate: str) -> str:
-        return f"CAST(coalesce({aggregate}, 0) > 0 AS INTEGER)"
-
     def first_time(self) -> str:
         raise _NotAWindowTotal
 
     def hours_since_window_start(self, aggregate: str) -> str:
+        raise _NotAWindowTotal
+
+    def exposure_hours(self, metric: Metric) -> str:
         raise _NotAWindowTotal
 
     def when_observable(self, end: float, value: str) -> str:
